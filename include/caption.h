@@ -1,0 +1,177 @@
+/*
+ * caption.h - public API of libcaption, an image captioner with soft visual attention.
+ *
+ * Model: Xu et al. 2015, "Show, Attend and Tell: Neural Image Caption Generation with
+ * Visual Attention" (arXiv:1502.03044), soft ("deterministic") attention, section 4.2.
+ * Encoder: MobileNetV2 (Sandler et al. 2018) up to its last 1x1 convolution, giving a
+ * feature map of L = 7 x 7 annotation vectors a_i of dimension D = 1280.
+ *
+ * Data flows one way:
+ *   file -> cap_image (RGB8) -> 224x224 squash -> encoder -> a (L x D)
+ *        -> decoder steps (alpha_t, beta_t, logits) -> beam search -> cap_result.
+ *
+ * Conventions used by every function here:
+ *   - Functions that can fail return a cap_status; CAP_OK (0) means success.
+ *   - Every `cap_error *err` argument may be NULL. When it is not NULL and the call fails,
+ *     err->status is set to the returned status and err->message to a one-line, human
+ *     readable reason without the file name (callers prefix the name themselves, e.g.
+ *     "caption: photo.jpg: not a JPEG or PNG file").
+ *   - Objects are owned by the caller once returned and released with their *_free function.
+ *     *_free functions accept NULL / zeroed objects.
+ *   - No function keeps global state; a loaded cap_model is immutable and may be shared by
+ *     any number of threads, each captioning its own images.
+ */
+#ifndef CAPTION_H
+#define CAPTION_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAP_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors -- */
+
+typedef enum cap_status {
+    CAP_OK = 0,
+    CAP_ERR_IO,        /* the file cannot be opened or read (missing, permission, I/O error) */
+    CAP_ERR_FORMAT,    /* the bytes are not a supported image, or the image data is corrupt/truncated */
+    CAP_ERR_TOO_LARGE, /* the image exceeds CAP_IMAGE_MAX_PIXELS or CAP_IMAGE_MAX_SIDE */
+    CAP_ERR_MODEL,     /* the model file is not a valid model of this format version */
+    CAP_ERR_NOMEM,     /* an allocation failed */
+    CAP_ERR_ARG        /* an argument is out of range (NULL image, beam size < 1, ...) */
+} cap_status;
+
+typedef struct cap_error {
+    cap_status status;
+    char message[256];
+} cap_error;
+
+/* Short constant description of a status ("I/O error", "bad image", ...). Never NULL. */
+const char *cap_status_string(cap_status status);
+
+/* ---------------------------------------------------------------- images -- */
+
+/* Decoded images larger than this are rejected before their pixels are allocated. */
+#define CAP_IMAGE_MAX_PIXELS (100L * 1000L * 1000L)
+#define CAP_IMAGE_MAX_SIDE 65535
+
+/* An 8-bit RGB image: `rgb` holds height rows of width pixels, each pixel 3 bytes R,G,B,
+ * no row padding (stride = 3 * width). Owned by whoever loaded it; free with cap_image_free. */
+typedef struct cap_image {
+    int width;
+    int height;
+    unsigned char *rgb;
+} cap_image;
+
+/*
+ * Decode a JPEG (libjpeg-turbo) or PNG (libpng) file into RGB8. The format is chosen by the
+ * file's magic bytes, not its name. Every input colour type becomes RGB:
+ *   JPEG: grayscale -> R=G=B; YCbCr -> RGB (libjpeg's default ISLOW IDCT, fancy upsampling,
+ *         which is what PIL/Pillow uses, so pixels equal PIL's Image.convert("RGB")).
+ *   PNG:  grayscale, palette, 16-bit (scaled to 8 bits with rounding: v8 = round(v16*255/65535)),
+ *         and alpha (tRNS or an alpha channel) composited over white:
+ *         out = (a*c + (255-a)*255 + 127) / 255 in integer arithmetic.
+ * Errors: CAP_ERR_IO (cannot open/read), CAP_ERR_FORMAT (empty, unknown magic, corrupt or
+ * truncated data), CAP_ERR_TOO_LARGE (see limits above), CAP_ERR_NOMEM, CAP_ERR_ARG (NULL).
+ * On failure *out is zeroed.
+ */
+cap_status cap_image_load_file(const char *path, cap_image *out, cap_error *err);
+
+/* Same as cap_image_load_file on an in-memory copy of a file's bytes (not retained). */
+cap_status cap_image_load_memory(const void *data, size_t size, cap_image *out, cap_error *err);
+
+/*
+ * Resample src to width x height ignoring the aspect ratio ("squash"), with the separable
+ * bilinear (triangle) filter of Pillow's Image.resize(..., Image.BILINEAR): when shrinking,
+ * the filter support widens by the scale factor, so it antialiases like an area filter.
+ * This is the geometry of the Flickr8k training images (already 224x224, squashed); a
+ * same-size resize returns an exact copy. Result pixels equal Pillow's within +-1.
+ * Errors: CAP_ERR_ARG (NULL, non-positive size), CAP_ERR_NOMEM.
+ */
+cap_status cap_image_resize(const cap_image *src, int width, int height, cap_image *out,
+                            cap_error *err);
+
+/* Release the pixels and zero the struct. Accepts NULL and zeroed images. */
+void cap_image_free(cap_image *img);
+
+/* ----------------------------------------------------------------- model -- */
+
+typedef struct cap_model cap_model;
+
+/*
+ * Map a model file (format: models/README.md, "File format") read-only with mmap and check
+ * it: magic, format version, header size, every tensor's name, dtype, shape and byte range
+ * against the file size, the vocabulary's bounds, and that every tensor the encoder and
+ * decoder need is present with the expected shape.
+ * Errors: CAP_ERR_IO (cannot open/map), CAP_ERR_MODEL (anything malformed; the message says
+ * what), CAP_ERR_NOMEM. On failure *out is NULL.
+ */
+cap_status cap_model_load(const char *path, cap_model **out, cap_error *err);
+
+/* Unmap and free. Accepts NULL. */
+void cap_model_free(cap_model *model);
+
+/* Vocabulary size V (number of words, including the special tokens). */
+int cap_model_vocab_size(const cap_model *model);
+
+/* The word of token id `token` (0 <= token < V), or NULL if out of range. Owned by the model. */
+const char *cap_model_word(const cap_model *model, int token);
+
+/* Attention grid of the encoder at 224x224 input: rows x cols = L (7 x 7). */
+void cap_model_grid(const cap_model *model, int *rows, int *cols);
+
+/* ------------------------------------------------------------- captioning -- */
+
+typedef struct cap_options {
+    int beam_size; /* >= 1; 1 is greedy decoding. Default 3. */
+    int max_len;   /* >= 1; words generated at most, not counting <end>. Default 20. */
+} cap_options;
+
+/* The defaults: beam_size 3, max_len 20. */
+cap_options cap_options_default(void);
+
+/* One caption (one beam hypothesis). */
+typedef struct cap_caption {
+    int n_tokens;     /* number of words, <end> excluded */
+    int *tokens;      /* [n_tokens] token ids */
+    float logprob;    /* sum of log p(word) over the words and the final <end> if reached */
+    int finished;     /* 1 if the hypothesis ended with <end>, 0 if cut at max_len */
+    float *word_prob; /* [n_tokens] p(word_t | ...) of each chosen word */
+    float *alpha;     /* [n_tokens x L] attention weights alpha_t (row t sums to 1), row-major,
+                         grid cell i = row * cols + col (eq. 5 of Xu et al.) */
+    float *beta;      /* [n_tokens] gating scalar beta_t in (0, 1) (section 4.2.1) */
+} cap_caption;
+
+/* The n-best list of one image, best first (highest logprob). */
+typedef struct cap_result {
+    int n_captions;
+    cap_caption *captions;
+    int grid_rows, grid_cols; /* L = grid_rows * grid_cols */
+} cap_result;
+
+/*
+ * Caption one image of any size: squash to 224x224 (cap_image_resize), run the encoder,
+ * then beam search over decoder steps. If no hypothesis reaches <end> within max_len words,
+ * the best unfinished hypothesis is returned (finished = 0), so n_captions >= 1 on success.
+ * Thread-safe for a shared model. *out must be released with cap_result_free.
+ * Errors: CAP_ERR_ARG (NULL, beam_size < 1, max_len < 1, empty image), CAP_ERR_NOMEM.
+ */
+cap_status cap_caption_image(const cap_model *model, const cap_image *image,
+                             const cap_options *options, cap_result *out, cap_error *err);
+
+/* Join the words of a caption with single spaces into buf (always NUL-terminated when
+ * size > 0). Returns the length the full string needs, excluding the NUL, like snprintf. */
+size_t cap_caption_text(const cap_model *model, const cap_caption *caption, char *buf,
+                        size_t size);
+
+/* Release a result and zero it. Accepts NULL and zeroed results. */
+void cap_result_free(cap_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CAPTION_H */

@@ -1,0 +1,2 @@
+/* beam.c - placeholder, being written. */
+typedef int cap_placeholder_beam;

@@ -1,0 +1,2 @@
+/* caption.c - placeholder, being written. */
+typedef int cap_placeholder_caption;

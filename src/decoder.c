@@ -1,0 +1,2 @@
+/* decoder.c - placeholder, being written. */
+typedef int cap_placeholder_decoder;

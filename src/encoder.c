@@ -1,0 +1,2 @@
+/* encoder.c - placeholder, being written. */
+typedef int cap_placeholder_encoder;

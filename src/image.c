@@ -1,0 +1,2 @@
+/* image.c - placeholder, being written. */
+typedef int cap_placeholder_image;

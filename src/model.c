@@ -1,0 +1,2 @@
+/* model.c - placeholder, being written. */
+typedef int cap_placeholder_model;
