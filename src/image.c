@@ -1,2 +1,628 @@
-/* image.c - placeholder, being written. */
-typedef int cap_placeholder_image;
+/* image.c - JPEG/PNG decoding to RGB8 and Pillow-compatible bilinear resizing.
+ *
+ * The training pipeline decodes and resizes with Pillow, so both decoders and the resampler
+ * reproduce Pillow's arithmetic rather than merely "looking right": a systematic offset of
+ * one grey level is enough to shift what the encoder sees. */
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+#include <png.h>
+
+/* ---------------------------------------------------------------- common -- */
+
+void cap_image_free(cap_image *img)
+{
+    if (!img)
+        return;
+    free(img->rgb);
+    memset(img, 0, sizeof *img);
+}
+
+/* Called with the header's dimensions, before any pixel buffer exists, so that a crafted
+ * header cannot make us allocate gigabytes. */
+static cap_status check_size(unsigned long width, unsigned long height, cap_error *err)
+{
+    if (width == 0 || height == 0)
+        return cap_fail(err, CAP_ERR_FORMAT, "image has no pixels (%lux%lu)", width, height);
+    if (width > CAP_IMAGE_MAX_SIDE || height > CAP_IMAGE_MAX_SIDE ||
+        (unsigned long long)width * height > (unsigned long long)CAP_IMAGE_MAX_PIXELS)
+        return cap_fail(err, CAP_ERR_TOO_LARGE,
+                        "image is %lux%lu pixels, the limit is %ld pixels and %d per side",
+                        width, height, CAP_IMAGE_MAX_PIXELS, CAP_IMAGE_MAX_SIDE);
+    return CAP_OK;
+}
+
+static cap_status alloc_image(cap_image *img, int width, int height, cap_error *err)
+{
+    img->rgb = malloc((size_t)width * (size_t)height * 3);
+    if (!img->rgb)
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory for a %dx%d image", width, height);
+    img->width = width;
+    img->height = height;
+    return CAP_OK;
+}
+
+/* Library messages start with a capital ("Premature end of JPEG file"); ours are lowercase.
+ * Acronyms ("JPEG datastream ...") are left alone. */
+static void lowercase_first(char *text)
+{
+    if (text[0] >= 'A' && text[0] <= 'Z' && !(text[1] >= 'A' && text[1] <= 'Z'))
+        text[0] = (char)(text[0] - 'A' + 'a');
+}
+
+/* ------------------------------------------------------------------ JPEG -- */
+
+/* Everything a longjmp must not lose. It lives in decode_jpeg, which does not call setjmp
+ * itself: locals changed after setjmp would be indeterminate after the jump. */
+typedef struct jpeg_guard {
+    struct jpeg_error_mgr mgr; /* first member: cinfo->err points at the whole guard */
+    struct jpeg_decompress_struct cinfo;
+    jmp_buf jump;
+    cap_error error;   /* what the longjmp reports */
+    JSAMPLE *cmyk_row; /* owned here so that a longjmp cannot leak it */
+} jpeg_guard;
+
+static _Noreturn void jpeg_fail(j_common_ptr cinfo, cap_status status, const char *what)
+{
+    jpeg_guard *guard = (jpeg_guard *)cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+
+    cinfo->err->format_message(cinfo, text);
+    lowercase_first(text);
+    cap_fail(&guard->error, status, "%s: %s", what, text);
+    longjmp(guard->jump, 1);
+}
+
+static void jpeg_on_error(j_common_ptr cinfo)
+{
+    jpeg_guard *guard = (jpeg_guard *)cinfo->err;
+
+    if (cinfo->err->msg_code == JERR_IMAGE_TOO_BIG) {
+        /* libjpeg stops at 65500 per side inside jpeg_read_header, before check_size. */
+        j_decompress_ptr d = (j_decompress_ptr)cinfo;
+        cap_fail(&guard->error, CAP_ERR_TOO_LARGE,
+                 "image is %ux%u pixels, the JPEG decoder's limit is %ld per side",
+                 d->image_width, d->image_height, (long)JPEG_MAX_DIMENSION);
+        longjmp(guard->jump, 1);
+    }
+    if (cinfo->err->msg_code == JERR_OUT_OF_MEMORY)
+        jpeg_fail(cinfo, CAP_ERR_NOMEM, "out of memory");
+    jpeg_fail(cinfo, CAP_ERR_FORMAT, "invalid JPEG");
+}
+
+/* Warnings that leave the decoded pixels intact: garbage between segments, odd JFIF
+ * versions, unusable ICC or Adobe markers. Real camera files carry these and Pillow
+ * decodes them, so rejecting them would refuse photos the model was trained on. */
+static int jpeg_warning_is_benign(int code)
+{
+    return code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR || code == JWRN_BOGUS_ICC ||
+           code == JWRN_ADOBE_XFORM;
+}
+
+static void jpeg_on_message(j_common_ptr cinfo, int level)
+{
+    /* level -1 is a warning about corrupt data (libjpeg would substitute grey blocks and
+     * carry on); levels >= 0 are trace output. */
+    if (level < 0 && !jpeg_warning_is_benign(cinfo->err->msg_code))
+        jpeg_fail(cinfo, CAP_ERR_FORMAT, "truncated or corrupt JPEG data");
+}
+
+/* Pillow reads CMYK JPEGs as inverted (Adobe) CMYK and converts with
+ * R = (255-K) - (C*(255-K))/255 using its rounded MULDIV255; in terms of the raw samples
+ * libjpeg returns (c = 255-C, k = 255-K) that is k - muldiv255(255-c, k). */
+static unsigned char cmyk_channel(int c, int k)
+{
+    int t = (255 - c) * k + 128;
+    return (unsigned char)(k - (((t >> 8) + t) >> 8));
+}
+
+static void cmyk_to_rgb(const JSAMPLE *cmyk, unsigned char *rgb, int width)
+{
+    for (int x = 0; x < width; x++, cmyk += 4, rgb += 3) {
+        rgb[0] = cmyk_channel(cmyk[0], cmyk[3]);
+        rgb[1] = cmyk_channel(cmyk[1], cmyk[3]);
+        rgb[2] = cmyk_channel(cmyk[2], cmyk[3]);
+    }
+}
+
+static cap_status jpeg_read_pixels(jpeg_guard *guard, const unsigned char *data, size_t size,
+                                   cap_image *out, cap_error *err)
+{
+    j_decompress_ptr cinfo = &guard->cinfo;
+    cap_status status;
+    int cmyk;
+
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    jpeg_read_header(cinfo, TRUE);
+    status = check_size(cinfo->image_width, cinfo->image_height, err);
+    if (status != CAP_OK)
+        return status;
+    /* libjpeg converts grayscale and YCbCr to RGB itself, but not CMYK/YCCK. */
+    cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
+    cinfo->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(cinfo);
+
+    status = alloc_image(out, (int)cinfo->output_width, (int)cinfo->output_height, err);
+    if (status != CAP_OK)
+        return status;
+    if (cmyk && !(guard->cmyk_row = malloc((size_t)out->width * 4)))
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+
+    while (cinfo->output_scanline < cinfo->output_height) {
+        unsigned char *dst = out->rgb + (size_t)cinfo->output_scanline * out->width * 3;
+        JSAMPROW row = cmyk ? guard->cmyk_row : dst;
+        if (jpeg_read_scanlines(cinfo, &row, 1) != 1)
+            return cap_fail(err, CAP_ERR_FORMAT, "truncated or corrupt JPEG data");
+        if (cmyk)
+            cmyk_to_rgb(row, dst, out->width);
+    }
+    jpeg_finish_decompress(cinfo);
+    return CAP_OK;
+}
+
+static cap_status jpeg_guarded_read(jpeg_guard *guard, const unsigned char *data, size_t size,
+                                    cap_image *out, cap_error *err)
+{
+    if (setjmp(guard->jump))
+        return cap_fail(err, guard->error.status, "%s", guard->error.message);
+    jpeg_create_decompress(&guard->cinfo);
+    return jpeg_read_pixels(guard, data, size, out, err);
+}
+
+static cap_status decode_jpeg(const unsigned char *data, size_t size, cap_image *out,
+                              cap_error *err)
+{
+    jpeg_guard guard;
+    cap_status status;
+
+    memset(&guard, 0, sizeof guard);
+    guard.cinfo.err = jpeg_std_error(&guard.mgr);
+    /* The defaults would print to stderr and exit() the whole process. */
+    guard.mgr.error_exit = jpeg_on_error;
+    guard.mgr.emit_message = jpeg_on_message;
+
+    status = jpeg_guarded_read(&guard, data, size, out, err);
+    jpeg_destroy_decompress(&guard.cinfo);
+    free(guard.cmyk_row);
+    if (status != CAP_OK)
+        cap_image_free(out);
+    return status;
+}
+
+/* ------------------------------------------------------------------- PNG -- */
+
+typedef struct png_source {
+    const unsigned char *data;
+    size_t size;
+    size_t pos;
+    char message[200];
+    /* Owned here, in decode_png (which does not call setjmp), so that a longjmp out of
+     * libpng can neither leak them nor leave them indeterminate. */
+    unsigned char *rgba;
+    png_bytep *rows;
+} png_source;
+
+static void png_on_error(png_structp png, png_const_charp message)
+{
+    png_source *src = png_get_error_ptr(png);
+
+    snprintf(src->message, sizeof src->message, "%s", message);
+    lowercase_first(src->message);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp message)
+{
+    /* Warnings (bad sRGB profile, unknown chunk CRC, ...) do not touch the pixels, and a
+     * library must not write to stderr. */
+    (void)png;
+    (void)message;
+}
+
+static void png_on_read(png_structp png, png_bytep buf, size_t len)
+{
+    png_source *src = png_get_io_ptr(png);
+
+    if (len > src->size - src->pos)
+        png_error(png, "unexpected end of file");
+    memcpy(buf, src->data + src->pos, len);
+    src->pos += len;
+}
+
+/* Request 8-bit RGB or RGBA whatever the colour type. No gamma or background transform is
+ * set, so libpng never changes sample values beyond these exact conversions. */
+static void png_request_rgb8(png_structp png, png_infop info)
+{
+    int color_type = png_get_color_type(png, info);
+
+    png_set_expand(png); /* palette -> RGB, gray < 8 bits -> 8 bits, tRNS -> alpha */
+    if (png_get_bit_depth(png, info) == 16)
+        png_set_scale_16(png); /* rounds (v*255 + 32895) >> 16, unlike strip_16 */
+    if (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA)
+        png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+}
+
+static unsigned char over_white(int c, int a)
+{
+    return (unsigned char)((a * c + (255 - a) * 255 + 127) / 255);
+}
+
+static void composite_over_white(const unsigned char *rgba, unsigned char *rgb, size_t pixels)
+{
+    for (size_t i = 0; i < pixels; i++, rgba += 4, rgb += 3) {
+        rgb[0] = over_white(rgba[0], rgba[3]);
+        rgb[1] = over_white(rgba[1], rgba[3]);
+        rgb[2] = over_white(rgba[2], rgba[3]);
+    }
+}
+
+static cap_status png_read_pixels(png_structp png, png_infop info, png_source *src,
+                                  cap_image *out, cap_error *err)
+{
+    cap_status status;
+    png_uint_32 width, height;
+    unsigned char *pixels;
+    size_t stride;
+
+    png_set_read_fn(png, src, png_on_read);
+    /* Lift libpng's own 1e6 limit so that every oversized image gets CAP_ERR_TOO_LARGE. */
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_read_info(png, info);
+    width = png_get_image_width(png, info);
+    height = png_get_image_height(png, info);
+    status = check_size(width, height, err);
+    if (status != CAP_OK)
+        return status;
+
+    png_request_rgb8(png, info);
+    stride = png_get_rowbytes(png, info);
+    if (stride != (size_t)width * 3 && stride != (size_t)width * 4)
+        return cap_fail(err, CAP_ERR_FORMAT, "unsupported PNG pixel layout");
+
+    status = alloc_image(out, (int)width, (int)height, err);
+    if (status != CAP_OK)
+        return status;
+    pixels = out->rgb;
+    if (stride == (size_t)width * 4 && !(pixels = src->rgba = malloc(stride * height)))
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+    if (!(src->rows = malloc(sizeof *src->rows * height)))
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+    for (png_uint_32 y = 0; y < height; y++)
+        src->rows[y] = pixels + y * stride;
+
+    png_read_image(png, src->rows);
+    if (src->rgba)
+        composite_over_white(src->rgba, out->rgb, (size_t)width * height);
+    return CAP_OK;
+}
+
+static cap_status png_guarded_read(png_structp png, png_infop info, png_source *src,
+                                   cap_image *out, cap_error *err)
+{
+    if (setjmp(png_jmpbuf(png)))
+        return cap_fail(err, CAP_ERR_FORMAT, "truncated or corrupt PNG data: %s", src->message);
+    return png_read_pixels(png, info, src, out, err);
+}
+
+static cap_status decode_png(const unsigned char *data, size_t size, cap_image *out,
+                             cap_error *err)
+{
+    png_source src = {.data = data, .size = size};
+    png_structp png;
+    png_infop info;
+    cap_status status;
+
+    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
+    if (!png)
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+    info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+    }
+
+    status = png_guarded_read(png, info, &src, out, err);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(src.rgba);
+    free(src.rows);
+    if (status != CAP_OK)
+        cap_image_free(out);
+    return status;
+}
+
+/* --------------------------------------------------------------- loading -- */
+
+static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+cap_status cap_image_load_memory(const void *data, size_t size, cap_image *out, cap_error *err)
+{
+    const unsigned char *bytes = data;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!out || (!data && size > 0))
+        return cap_fail(err, CAP_ERR_ARG, "null argument");
+    if (size == 0)
+        return cap_fail(err, CAP_ERR_FORMAT, "empty file");
+    if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
+        return decode_jpeg(bytes, size, out, err);
+    if (size >= sizeof png_magic && memcmp(bytes, png_magic, sizeof png_magic) == 0)
+        return decode_png(bytes, size, out, err);
+    return cap_fail(err, CAP_ERR_FORMAT, "not a JPEG or PNG file");
+}
+
+static cap_status io_fail(cap_error *err, int errnum)
+{
+    cap_status status = cap_fail(err, CAP_ERR_IO, "%s", strerror(errnum));
+
+    if (err)
+        lowercase_first(err->message);
+    return status;
+}
+
+/* Reads until EOF rather than trusting st_size, which is 0 for pipes and /proc files. */
+static cap_status read_fd(int fd, size_t hint, unsigned char **data, size_t *size,
+                          cap_error *err)
+{
+    size_t capacity = hint + 1, used = 0;
+    unsigned char *buf = malloc(capacity);
+
+    if (!buf)
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory reading the file");
+    for (;;) {
+        ssize_t n;
+        if (used == capacity) {
+            unsigned char *bigger = capacity <= SIZE_MAX / 2 ? realloc(buf, capacity * 2) : NULL;
+            if (!bigger) {
+                free(buf);
+                return cap_fail(err, CAP_ERR_NOMEM, "out of memory reading the file");
+            }
+            buf = bigger;
+            capacity *= 2;
+        }
+        n = read(fd, buf + used, capacity - used);
+        if (n == 0)
+            break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int saved = errno;
+            free(buf);
+            return io_fail(err, saved);
+        }
+        used += (size_t)n;
+    }
+    *data = buf;
+    *size = used;
+    return CAP_OK;
+}
+
+static cap_status read_file(const char *path, unsigned char **data, size_t *size,
+                            cap_error *err)
+{
+    struct stat st;
+    cap_status status;
+    size_t hint = 65536; /* pipes and /proc files report size 0 */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return io_fail(err, errno);
+    if (fstat(fd, &st) != 0) {
+        int saved = errno;
+        close(fd);
+        return io_fail(err, saved);
+    }
+    /* open() succeeds on a directory; read() would then fail with a less clear EISDIR. */
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return cap_fail(err, CAP_ERR_IO, "is a directory");
+    }
+    if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size < SIZE_MAX)
+        hint = (size_t)st.st_size;
+    status = read_fd(fd, hint, data, size, err);
+    close(fd);
+    return status;
+}
+
+cap_status cap_image_load_file(const char *path, cap_image *out, cap_error *err)
+{
+    unsigned char *data = NULL;
+    size_t size = 0;
+    cap_status status;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!path || !out)
+        return cap_fail(err, CAP_ERR_ARG, "null argument");
+    status = read_file(path, &data, &size, err);
+    if (status != CAP_OK)
+        return status;
+    status = cap_image_load_memory(data, size, out, err);
+    free(data);
+    return status;
+}
+
+/* -------------------------------------------------------------- resizing -- */
+
+/* Pillow's 8-bit resampler: weights in fixed point with 22 fractional bits, accumulated
+ * from a half-unit bias and truncated, with an 8-bit image between the two passes.
+ * Doing the same integer arithmetic gives Pillow's exact bytes, not just +-1. */
+#define RESAMPLE_BITS 22
+
+typedef struct resample_axis {
+    int taps;        /* stride of weight: the most taps any output sample uses */
+    int *first;      /* [out] first input sample of each output sample */
+    int *count;      /* [out] number of input samples it uses */
+    int32_t *weight; /* [out * taps] */
+} resample_axis;
+
+static void axis_free(resample_axis *axis)
+{
+    free(axis->first);
+    free(axis->count);
+    free(axis->weight);
+}
+
+static double triangle(double x)
+{
+    x = x < 0 ? -x : x;
+    return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+/* One output sample's weights, normalised in double then rounded to fixed point. */
+static void axis_sample(resample_axis *axis, int i, int in_size, double scale, double support)
+{
+    /* Multiplying by the reciprocal, as Pillow does, keeps the weights bit-identical. */
+    double center = (i + 0.5) * scale, inv_scale = 1.0 / support;
+    int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
+    int32_t *w = axis->weight + (size_t)i * axis->taps;
+    double total = 0.0;
+
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > in_size ? in_size : hi;
+    for (int x = lo; x < hi; x++)
+        total += triangle((x - center + 0.5) * inv_scale);
+    if (total == 0.0)
+        total = 1.0;
+    for (int x = lo; x < hi; x++)
+        w[x - lo] = (int32_t)(0.5 + triangle((x - center + 0.5) * inv_scale) / total *
+                                        (1 << RESAMPLE_BITS));
+    axis->first[i] = lo;
+    axis->count[i] = hi - lo;
+}
+
+static cap_status axis_init(resample_axis *axis, int in_size, int out_size, cap_error *err)
+{
+    /* Pillow's box end is a float; sizes below 2^24 convert exactly, so scale matches. */
+    double scale = (double)(float)in_size / out_size;
+    double support = scale < 1.0 ? 1.0 : scale; /* triangle support 1, widened to antialias */
+
+    memset(axis, 0, sizeof *axis);
+    axis->taps = (int)ceil(support) * 2 + 1;
+    axis->first = malloc(sizeof *axis->first * out_size);
+    axis->count = malloc(sizeof *axis->count * out_size);
+    axis->weight = calloc((size_t)out_size * axis->taps, sizeof *axis->weight);
+    if (!axis->first || !axis->count || !axis->weight) {
+        axis_free(axis);
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory for resize weights");
+    }
+    for (int i = 0; i < out_size; i++)
+        axis_sample(axis, i, in_size, scale, support);
+    return CAP_OK;
+}
+
+/* Walks `lines` independent lines of RGB samples. Strides are in bytes: `step` between
+ * consecutive samples along the line being resampled, `line` between lines. */
+typedef struct resample_layout {
+    int lines;
+    size_t src_step, src_line, dst_step, dst_line;
+} resample_layout;
+
+static unsigned char clip8(int32_t acc)
+{
+    acc >>= RESAMPLE_BITS;
+    return (unsigned char)(acc < 0 ? 0 : acc > 255 ? 255 : acc);
+}
+
+static void resample_pass(const unsigned char *src, unsigned char *dst, int out_size,
+                          const resample_axis *axis, resample_layout l)
+{
+    for (int line = 0; line < l.lines; line++) {
+        for (int i = 0; i < out_size; i++) {
+            const int32_t *w = axis->weight + (size_t)i * axis->taps;
+            const unsigned char *s = src + line * l.src_line + axis->first[i] * l.src_step;
+            unsigned char *d = dst + line * l.dst_line + i * l.dst_step;
+            int32_t acc[3] = {1 << (RESAMPLE_BITS - 1), 1 << (RESAMPLE_BITS - 1),
+                              1 << (RESAMPLE_BITS - 1)};
+            for (int t = 0; t < axis->count[i]; t++, s += l.src_step)
+                for (int c = 0; c < 3; c++)
+                    acc[c] += s[c] * w[t];
+            for (int c = 0; c < 3; c++)
+                d[c] = clip8(acc[c]);
+        }
+    }
+}
+
+static cap_status resize_horizontal(const cap_image *src, cap_image *dst, cap_error *err)
+{
+    resample_axis axis;
+    resample_layout l = {src->height, 3, (size_t)src->width * 3, 3, (size_t)dst->width * 3};
+    cap_status status = axis_init(&axis, src->width, dst->width, err);
+
+    if (status == CAP_OK)
+        resample_pass(src->rgb, dst->rgb, dst->width, &axis, l);
+    axis_free(&axis);
+    return status;
+}
+
+static cap_status resize_vertical(const cap_image *src, cap_image *dst, cap_error *err)
+{
+    resample_axis axis;
+    resample_layout l = {src->width, (size_t)src->width * 3, 3, (size_t)dst->width * 3, 3};
+    cap_status status = axis_init(&axis, src->height, dst->height, err);
+
+    if (status == CAP_OK)
+        resample_pass(src->rgb, dst->rgb, dst->height, &axis, l);
+    axis_free(&axis);
+    return status;
+}
+
+/* Both passes, horizontal first as in Pillow (the order changes the rounding). */
+static cap_status resize_both(const cap_image *src, cap_image *out, cap_error *err)
+{
+    cap_image tmp = {0};
+    cap_status status = alloc_image(&tmp, out->width, src->height, err);
+
+    if (status == CAP_OK)
+        status = resize_horizontal(src, &tmp, err);
+    if (status == CAP_OK)
+        status = resize_vertical(&tmp, out, err);
+    cap_image_free(&tmp);
+    return status;
+}
+
+cap_status cap_image_resize(const cap_image *src, int width, int height, cap_image *out,
+                            cap_error *err)
+{
+    cap_status status;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!src || !out || !src->rgb || src->width <= 0 || src->height <= 0)
+        return cap_fail(err, CAP_ERR_ARG, "null or empty image");
+    if (width <= 0 || height <= 0)
+        return cap_fail(err, CAP_ERR_ARG, "invalid target size %dx%d", width, height);
+    if ((size_t)width * (size_t)height > SIZE_MAX / 3)
+        return cap_fail(err, CAP_ERR_NOMEM, "target size %dx%d is too large", width, height);
+
+    status = alloc_image(out, width, height, err);
+    if (status != CAP_OK)
+        return status;
+    /* Like Pillow, skip a pass whose size does not change: it would be the identity. */
+    if (width == src->width && height == src->height)
+        memcpy(out->rgb, src->rgb, (size_t)width * height * 3);
+    else if (height == src->height)
+        status = resize_horizontal(src, out, err);
+    else if (width == src->width)
+        status = resize_vertical(src, out, err);
+    else
+        status = resize_both(src, out, err);
+    if (status != CAP_OK)
+        cap_image_free(out);
+    return status;
+}

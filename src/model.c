@@ -1,2 +1,304 @@
-/* model.c - placeholder, being written. */
-typedef int cap_placeholder_model;
+/* model.c - map the model file and bind every tensor the network needs, checking bounds.
+ * Nothing here trusts the file: each offset, size and count is checked against the mapping
+ * before it is used, so a truncated or foreign file is a CAP_ERR_MODEL, never a bad read. */
+#include "model.h"
+
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HEADER_SIZE 256
+#define ENTRY_SIZE 128
+#define NAME_SIZE 64
+#define DTYPE_F32 0
+
+static uint32_t rd_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd_u64(const unsigned char *p)
+{
+    return (uint64_t)rd_u32(p) | (uint64_t)rd_u32(p + 4) << 32;
+}
+
+/* The parsed header and table, used only while loading. */
+typedef struct loader {
+    const unsigned char *base;
+    size_t size;
+    uint32_t n_tensors;
+    uint64_t table_offset;
+    cap_error *err;
+} loader;
+
+/* Find tensor `name`, check it is float32 with exactly the given shape (ndim dims, trailing
+ * zeros ignored), and return a pointer into the mapping. */
+static const float *tensor(const loader *ld, const char *name, int ndim, const int *shape,
+                           cap_status *st)
+{
+    if (*st != CAP_OK)
+        return NULL;
+    for (uint32_t i = 0; i < ld->n_tensors; i++) {
+        const unsigned char *e = ld->base + ld->table_offset + (uint64_t)i * ENTRY_SIZE;
+        if (strncmp((const char *)e, name, NAME_SIZE) != 0)
+            continue;
+        uint32_t dtype = rd_u32(e + 64), nd = rd_u32(e + 68);
+        uint64_t offset = rd_u64(e + 88), nbytes = rd_u64(e + 96);
+        uint64_t expect = 4;
+        int same = dtype == DTYPE_F32 && nd == (uint32_t)ndim;
+        for (int d = 0; d < ndim; d++) {
+            same = same && rd_u32(e + 72 + 4 * d) == (uint32_t)shape[d];
+            expect *= (uint64_t)shape[d];
+        }
+        if (!same || nbytes != expect) {
+            *st = cap_fail(ld->err, CAP_ERR_MODEL, "tensor %s has the wrong dtype or shape", name);
+            return NULL;
+        }
+        if (offset % 4 != 0 || offset > ld->size || nbytes > ld->size - offset) {
+            *st = cap_fail(ld->err, CAP_ERR_MODEL, "tensor %s lies outside the file", name);
+            return NULL;
+        }
+        return (const float *)(ld->base + offset);
+    }
+    *st = cap_fail(ld->err, CAP_ERR_MODEL, "tensor %s is missing", name);
+    return NULL;
+}
+
+static const float *t1(const loader *ld, const char *name, int a, cap_status *st)
+{
+    return tensor(ld, name, 1, (const int[]){a}, st);
+}
+
+static const float *t2(const loader *ld, const char *name, int a, int b, cap_status *st)
+{
+    return tensor(ld, name, 2, (const int[]){a, b}, st);
+}
+
+static const float *t4(const loader *ld, const char *name, int a, int b, int c, int d,
+                       cap_status *st)
+{
+    return tensor(ld, name, 4, (const int[]){a, b, c, d}, st);
+}
+
+/* Pointwise (1x1) conv stored as [cout][cin][1][1]; full 3x3 as [cout][cin][3][3];
+ * depthwise as [c][1][3][3] (PyTorch's layouts). */
+static cap_conv conv(const loader *ld, const char *prefix, int cin, int cout, int k, int stride,
+                     int depthwise, cap_status *st)
+{
+    char wname[NAME_SIZE], bname[NAME_SIZE];
+    snprintf(wname, sizeof wname, "%s.weight", prefix);
+    snprintf(bname, sizeof bname, "%s.bias", prefix);
+    cap_conv c = {0};
+    c.w = t4(ld, wname, cout, depthwise ? 1 : cin, k, k, st);
+    c.b = t1(ld, bname, cout, st);
+    c.cin = cin;
+    c.cout = cout;
+    c.stride = stride;
+    return c;
+}
+
+static cap_status bind_encoder(const loader *ld, cap_encoder_weights *enc)
+{
+    /* MobileNetV2 1.0 (t, c, n, s): Sandler et al. 2018, Table 2. */
+    static const int settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2},
+                                       {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2},
+                                       {6, 320, 1, 1}};
+    cap_status st = CAP_OK;
+    char name[NAME_SIZE];
+    enc->conv0 = conv(ld, "encoder.conv0.conv", 3, 32, 3, 2, 0, &st);
+    int cin = 32, b = 0;
+    for (int s = 0; s < 7; s++) {
+        for (int i = 0; i < settings[s][2]; i++, b++) {
+            const int t = settings[s][0], cout = settings[s][1];
+            const int stride = i == 0 ? settings[s][3] : 1, hidden = cin * t;
+            cap_block *blk = &enc->blocks[b];
+            if (t != 1) {
+                snprintf(name, sizeof name, "encoder.blocks.%d.expand.conv", b);
+                blk->expand = conv(ld, name, cin, hidden, 1, 1, 0, &st);
+            }
+            snprintf(name, sizeof name, "encoder.blocks.%d.depthwise.conv", b);
+            blk->depthwise = conv(ld, name, hidden, hidden, 3, stride, 1, &st);
+            snprintf(name, sizeof name, "encoder.blocks.%d.project.conv", b);
+            blk->project = conv(ld, name, hidden, cout, 1, 1, 0, &st);
+            blk->residual = stride == 1 && cin == cout;
+            cin = cout;
+        }
+    }
+    enc->conv1 = conv(ld, "encoder.conv1.conv", cin, 1280, 1, 1, 0, &st);
+    return st;
+}
+
+static cap_status bind_decoder(const loader *ld, const cap_model_config *c, cap_decoder_weights *w)
+{
+    const int V = c->vocab_size, D = c->feature_dim, M = c->embed_dim, A = c->attention_dim,
+              H = c->hidden_dim;
+    cap_status st = CAP_OK;
+    w->embedding = t2(ld, "decoder.embedding.weight", V, M, &st);
+    w->att_feature_w = t2(ld, "decoder.att_feature.weight", A, D, &st);
+    w->att_feature_b = t1(ld, "decoder.att_feature.bias", A, &st);
+    w->att_hidden_w = t2(ld, "decoder.att_hidden.weight", A, H, &st);
+    w->att_hidden_b = t1(ld, "decoder.att_hidden.bias", A, &st);
+    w->att_score_w = t2(ld, "decoder.att_score.weight", 1, A, &st);
+    w->att_score_b = t1(ld, "decoder.att_score.bias", 1, &st);
+    w->beta_gate_w = t2(ld, "decoder.beta_gate.weight", 1, H, &st);
+    w->beta_gate_b = t1(ld, "decoder.beta_gate.bias", 1, &st);
+    w->init_h_w = t2(ld, "decoder.init_h.weight", H, D, &st);
+    w->init_h_b = t1(ld, "decoder.init_h.bias", H, &st);
+    w->init_c_w = t2(ld, "decoder.init_c.weight", H, D, &st);
+    w->init_c_b = t1(ld, "decoder.init_c.bias", H, &st);
+    w->lstm_w_ih = t2(ld, "decoder.lstm.weight_ih", 4 * H, M + D, &st);
+    w->lstm_b_ih = t1(ld, "decoder.lstm.bias_ih", 4 * H, &st);
+    w->lstm_w_hh = t2(ld, "decoder.lstm.weight_hh", 4 * H, H, &st);
+    w->lstm_b_hh = t1(ld, "decoder.lstm.bias_hh", 4 * H, &st);
+    w->out_hidden_w = t2(ld, "decoder.out_hidden.weight", M, H, &st);
+    w->out_context_w = t2(ld, "decoder.out_context.weight", M, D, &st);
+    w->out_logits_w = t2(ld, "decoder.out_logits.weight", V, M, &st);
+    w->out_logits_b = t1(ld, "decoder.out_logits.bias", V, &st);
+    return st;
+}
+
+static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_offset,
+                               uint64_t *vocab_bytes)
+{
+    const unsigned char *h = ld->base;
+    if (ld->size < HEADER_SIZE || memcmp(h, CAP_MODEL_MAGIC, 8) != 0)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "not a caption model file (bad magic)");
+    uint32_t version = rd_u32(h + 8);
+    if (version != CAP_MODEL_VERSION)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "model format version %u, this program reads %d",
+                        version, CAP_MODEL_VERSION);
+    if (rd_u32(h + 12) != HEADER_SIZE)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "unexpected header size %u", rd_u32(h + 12));
+    ld->n_tensors = rd_u32(h + 16);
+    uint32_t v[12];
+    for (int i = 0; i < 12; i++)
+        v[i] = rd_u32(h + 20 + 4 * i);
+    ld->table_offset = rd_u64(h + 68);
+    *vocab_offset = rd_u64(h + 76);
+    *vocab_bytes = rd_u64(h + 84);
+    uint64_t file_size = rd_u64(h + 92);
+    if (file_size != ld->size)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "file is %zu bytes, header says %llu (truncated?)",
+                        ld->size, (unsigned long long)file_size);
+    for (int i = 0; i < 12; i++)
+        if (v[i] > (1u << 24))
+            return cap_fail(ld->err, CAP_ERR_MODEL, "implausible hyperparameter %u", v[i]);
+    *c = (cap_model_config){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5],
+                            (int)v[6], (int)v[7], (int)v[8], (int)v[9], (int)v[10], (int)v[11]};
+    if (c->feature_dim != 1280 || c->input_size != 224 || c->grid_rows != 7 || c->grid_cols != 7)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "unsupported encoder geometry");
+    if (c->vocab_size < 4 || c->embed_dim < 1 || c->attention_dim < 1 || c->hidden_dim < 1)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "invalid decoder dimensions");
+    const int tok[4] = {c->token_pad, c->token_start, c->token_end, c->token_unk};
+    for (int i = 0; i < 4; i++)
+        if (tok[i] < 0 || tok[i] >= c->vocab_size)
+            return cap_fail(ld->err, CAP_ERR_MODEL, "special token id out of range");
+    if (ld->table_offset > ld->size ||
+        (uint64_t)ld->n_tensors * ENTRY_SIZE > ld->size - ld->table_offset)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "tensor table lies outside the file");
+    if (*vocab_offset > ld->size || *vocab_bytes > ld->size - *vocab_offset)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "vocabulary lies outside the file");
+    return CAP_OK;
+}
+
+/* Point words[i] at each NUL-terminated word, all of which must lie inside the section. */
+static cap_status bind_vocab(const loader *ld, cap_model *m, uint64_t offset, uint64_t bytes)
+{
+    const int V = m->config.vocab_size;
+    m->words = malloc(sizeof *m->words * (size_t)V);
+    if (!m->words)
+        return cap_fail(ld->err, CAP_ERR_NOMEM, "out of memory");
+    const char *p = (const char *)ld->base + offset, *end = p + bytes;
+    for (int i = 0; i < V; i++) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        if (!nul)
+            return cap_fail(ld->err, CAP_ERR_MODEL, "vocabulary is truncated at word %d", i);
+        m->words[i] = p;
+        p = nul + 1;
+    }
+    return CAP_OK;
+}
+
+cap_status cap_model_load(const char *path, cap_model **out, cap_error *err)
+{
+    if (!out)
+        return cap_fail(err, CAP_ERR_ARG, "no output pointer");
+    *out = NULL;
+    if (!path)
+        return cap_fail(err, CAP_ERR_ARG, "no model path");
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return cap_fail(err, CAP_ERR_IO, "cannot open model: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cap_fail(err, CAP_ERR_IO, "model is not a regular file");
+    }
+    if ((size_t)sb.st_size < HEADER_SIZE) {
+        close(fd);
+        return cap_fail(err, CAP_ERR_MODEL, "file too small to be a caption model (%lld bytes)",
+                        (long long)sb.st_size);
+    }
+    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd); /* the mapping keeps the file alive */
+    if (map == MAP_FAILED)
+        return cap_fail(err, CAP_ERR_IO, "cannot map model: %s", strerror(errno));
+
+    cap_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        munmap(map, (size_t)sb.st_size);
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+    }
+    m->map = map;
+    m->map_size = (size_t)sb.st_size;
+    loader ld = {map, m->map_size, 0, 0, err};
+    uint64_t vocab_offset = 0, vocab_bytes = 0;
+    cap_status st = parse_header(&ld, &m->config, &vocab_offset, &vocab_bytes);
+    if (st == CAP_OK)
+        st = bind_vocab(&ld, m, vocab_offset, vocab_bytes);
+    if (st == CAP_OK)
+        st = bind_encoder(&ld, &m->encoder);
+    if (st == CAP_OK)
+        st = bind_decoder(&ld, &m->config, &m->decoder);
+    if (st != CAP_OK) {
+        cap_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CAP_OK;
+}
+
+void cap_model_free(cap_model *model)
+{
+    if (!model)
+        return;
+    if (model->map)
+        munmap(model->map, model->map_size);
+    free(model->words);
+    free(model);
+}
+
+int cap_model_vocab_size(const cap_model *model)
+{
+    return model->config.vocab_size;
+}
+
+const char *cap_model_word(const cap_model *model, int token)
+{
+    if (token < 0 || token >= model->config.vocab_size)
+        return NULL;
+    return model->words[token];
+}
+
+void cap_model_grid(const cap_model *model, int *rows, int *cols)
+{
+    *rows = model->config.grid_rows;
+    *cols = model->config.grid_cols;
+}

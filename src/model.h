@@ -1,0 +1,77 @@
+/* model.h - the mmap'ed model file: header, tensor lookup, and the weights of the encoder
+ * and decoder as typed views into the mapping. Format: models/README.md ("File format"). */
+#ifndef CAPTION_MODEL_H
+#define CAPTION_MODEL_H
+
+#include "caption.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CAP_MODEL_MAGIC "CAPTMODL"
+#define CAP_MODEL_VERSION 1
+#define CAP_ENCODER_BLOCKS 17 /* inverted residual blocks of MobileNetV2 1.0 */
+
+/* A convolution with BatchNorm folded in. Layouts (row-major, PyTorch order):
+ *   full 3x3:  w [cout][cin][3][3]       pointwise 1x1: w [cout][cin]
+ *   depthwise: w [c][3][3]               bias [cout] */
+typedef struct cap_conv {
+    const float *w;
+    const float *b;
+    int cin, cout, stride;
+} cap_conv;
+
+/* One MobileNetV2 inverted residual block (Sandler et al. 2018, Table 1):
+ * expand 1x1 + ReLU6 (absent when the expansion factor is 1), depthwise 3x3 + ReLU6,
+ * project 1x1 (linear bottleneck), + input when stride 1 and cin == cout. */
+typedef struct cap_block {
+    cap_conv expand; /* expand.w == NULL when absent */
+    cap_conv depthwise;
+    cap_conv project;
+    int residual;
+} cap_block;
+
+typedef struct cap_encoder_weights {
+    cap_conv conv0; /* 3x3 stride 2, 3 -> 32, ReLU6 */
+    cap_block blocks[CAP_ENCODER_BLOCKS];
+    cap_conv conv1; /* 1x1, 320 -> 1280, ReLU6: the feature map */
+} cap_encoder_weights;
+
+/* Decoder parameters; names follow tools/decoder_model.py and Xu et al. 2015.
+ * Every matrix is row-major [rows][cols] as in torch.nn.Linear (y = W x + b). */
+typedef struct cap_decoder_weights {
+    const float *embedding;                       /* E      [V][M]    */
+    const float *att_feature_w, *att_feature_b;   /* W_a    [A][D], [A] */
+    const float *att_hidden_w, *att_hidden_b;     /* W_h    [A][H], [A] */
+    const float *att_score_w, *att_score_b;       /* w_e    [1][A], [1] */
+    const float *beta_gate_w, *beta_gate_b;       /* w_b    [1][H], [1] */
+    const float *init_h_w, *init_h_b;             /*        [H][D], [H] */
+    const float *init_c_w, *init_c_b;             /*        [H][D], [H] */
+    const float *lstm_w_ih, *lstm_b_ih;           /* W_x    [4H][M+D], [4H]; gates i,f,g,o */
+    const float *lstm_w_hh, *lstm_b_hh;           /* W_hh   [4H][H], [4H] */
+    const float *out_hidden_w;                    /* L_h    [M][H]    */
+    const float *out_context_w;                   /* L_z    [M][D]    */
+    const float *out_logits_w, *out_logits_b;     /* L_o    [V][M], [V] */
+} cap_decoder_weights;
+
+typedef struct cap_model_config {
+    int vocab_size;    /* V */
+    int feature_dim;   /* D */
+    int grid_rows, grid_cols; /* L = rows * cols */
+    int input_size;    /* encoder input side (224) */
+    int embed_dim;     /* M */
+    int attention_dim; /* A */
+    int hidden_dim;    /* H */
+    int token_pad, token_start, token_end, token_unk;
+} cap_model_config;
+
+struct cap_model {
+    void *map;
+    size_t map_size;
+    cap_model_config config;
+    const char **words; /* [V] pointers into the mapping */
+    cap_encoder_weights encoder;
+    cap_decoder_weights decoder;
+};
+
+#endif

@@ -1,0 +1,83 @@
+"""The Show, Attend and Tell soft-attention LSTM decoder (Xu et al. 2015, arXiv:1502.03044).
+
+Equation numbers refer to the paper (v3). One decoder step, given annotation vectors
+a (L x D), the previous word y_{t-1} and state (h_{t-1}, c_{t-1}):
+
+  e_ti    = w_e^T tanh(W_a a_i + b_a + W_h h_{t-1} + b_h) + b_e       (4), additive attention f_att
+  alpha_t = softmax(e_t)                                               (5)
+  beta_t  = sigmoid(w_b^T h_{t-1} + b_b)                               (sec. 4.2.1), gating scalar
+  z_t     = beta_t * sum_i alpha_ti a_i                                (6), context vector
+  i,f,o,g = W_x [E y_{t-1}; z_t] + b_x + W_hh h_{t-1} + b_hh           (1)-(3), LSTM gates
+  c_t = f*c_{t-1} + i*g ;  h_t = o * tanh(c_t)
+  logits  = L_o (E y_{t-1} + L_h h_t + L_z z_t) + b_o                  (7), deep output layer
+
+h_0, c_0 = W_init_h mean_i(a_i) + b, W_init_c mean_i(a_i) + b (sec. 3.1.2, one linear layer each).
+The C decoder (src/decoder.c) mirrors this step; parameter names are the model file's names.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
+SPECIALS = [PAD, START, END, UNK]  # token ids 0..3 in every vocabulary
+
+
+class SoftAttentionDecoder(nn.Module):
+    def __init__(self, vocab_size, feature_dim=1280, embed_dim=256, attention_dim=256,
+                 hidden_dim=256, dropout=0.5):
+        super().__init__()
+        self.vocab_size, self.feature_dim = vocab_size, feature_dim
+        self.embed_dim, self.attention_dim, self.hidden_dim = embed_dim, attention_dim, hidden_dim
+        self.embedding = nn.Embedding(vocab_size, embed_dim)       # E
+        self.att_feature = nn.Linear(feature_dim, attention_dim)   # W_a, b_a
+        self.att_hidden = nn.Linear(hidden_dim, attention_dim)     # W_h, b_h
+        self.att_score = nn.Linear(attention_dim, 1)               # w_e, b_e
+        self.beta_gate = nn.Linear(hidden_dim, 1)                  # w_b, b_b
+        self.init_h = nn.Linear(feature_dim, hidden_dim)
+        self.init_c = nn.Linear(feature_dim, hidden_dim)
+        self.lstm = nn.LSTMCell(embed_dim + feature_dim, hidden_dim)  # gate order i, f, g, o
+        self.out_hidden = nn.Linear(hidden_dim, embed_dim, bias=False)    # L_h
+        self.out_context = nn.Linear(feature_dim, embed_dim, bias=False)  # L_z
+        self.out_logits = nn.Linear(embed_dim, vocab_size)               # L_o, b_o
+        self.dropout = nn.Dropout(dropout)
+
+    def init_state(self, a):
+        """a: (B, L, D) -> h0, c0: (B, H)."""
+        mean = a.mean(dim=1)
+        return self.init_h(mean), self.init_c(mean)
+
+    def attend(self, a, att_a, h):
+        """Returns alpha (B, L), beta (B, 1), z (B, D). att_a = W_a a + b_a, precomputed."""
+        e = self.att_score(torch.tanh(att_a + self.att_hidden(h).unsqueeze(1))).squeeze(2)
+        alpha = F.softmax(e, dim=1)
+        beta = torch.sigmoid(self.beta_gate(h))
+        z = beta * torch.bmm(alpha.unsqueeze(1), a).squeeze(1)
+        return alpha, beta, z
+
+    def step(self, a, att_a, emb, h, c):
+        """One decoder step; emb = E y_{t-1} (B, embed). Returns logits, h, c, alpha, beta."""
+        alpha, beta, z = self.attend(a, att_a, h)
+        h, c = self.lstm(torch.cat([emb, z], dim=1), (h, c))
+        logits = self.out_logits(self.dropout(emb + self.out_hidden(h) + self.out_context(z)))
+        return logits, h, c, alpha, beta
+
+    def forward(self, a, captions, lengths):
+        """Teacher forcing. a: (B, L, D); captions: (B, T) = <start> w_1 .. w_n <end> <pad>..
+        sorted by decreasing length; lengths: decode steps per caption (n + 1).
+        Returns logits (B, T-1, V) and alphas (B, T-1, L), zero past each caption's end."""
+        B, L, _ = a.shape
+        steps = int(lengths[0])
+        att_a = self.att_feature(a)
+        h, c = self.init_state(a)
+        emb = self.embedding(captions)
+        hs = a.new_zeros(B, steps, self.hidden_dim)
+        zs = a.new_zeros(B, steps, self.feature_dim)
+        alphas = a.new_zeros(B, steps, L)
+        for t in range(steps):
+            n = int((lengths > t).sum())  # captions still running (sorted, so a prefix)
+            alpha, beta, z = self.attend(a[:n], att_a[:n], h[:n])
+            h, c = self.lstm(torch.cat([emb[:n, t], z], dim=1), (h[:n], c[:n]))
+            hs[:n, t], zs[:n, t], alphas[:n, t] = h, z, alpha
+        # Deep output for all steps at once: one large matmul instead of one per step.
+        out = emb[:, :steps] + self.out_hidden(hs) + self.out_context(zs)
+        return self.out_logits(self.dropout(out)), alphas

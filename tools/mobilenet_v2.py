@@ -1,0 +1,132 @@
+"""MobileNetV2 1.0 (Sandler et al. 2018) in PyTorch, float, with TensorFlow 'SAME' padding,
+loaded from the ImageNet-trained uint8 TFLite file in ../shared/pretrained/mobilenet_v2.
+
+The encoder stops at `Conv_1` (1x1 conv to 1280 channels + ReLU6): at 224x224 input it gives
+the 7x7x1280 feature map whose 49 cells are the annotation vectors a_i of Show, Attend and Tell.
+The optional classifier head (average pool + 1x1 conv to 1001 classes) exists only to prove
+the port (tests/test_tflite_import.py).
+
+The C encoder (src/encoder.c) implements exactly this module; tensor names here are the
+names in the model file.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import tflite_reader as tfl
+
+# (expansion t, output channels c, repeats n, first stride s): Table 2 of Sandler et al.
+INVERTED_RESIDUAL_SETTINGS = [
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+    (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+]
+FEATURE_DIM = 1280
+INPUT_SIZE = 224
+
+
+def same_pad(x, k, stride):
+    """TF 'SAME' padding: the odd extra row/column goes at the bottom/right."""
+    h, w = x.shape[-2:]
+    ph = max((math.ceil(h / stride) - 1) * stride + k - h, 0)
+    pw = max((math.ceil(w / stride) - 1) * stride + k - w, 0)
+    return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+
+
+class ConvLayer(nn.Module):
+    """Convolution (BatchNorm already folded into weight/bias) + optional ReLU6."""
+
+    def __init__(self, cin, cout, k, stride=1, depthwise=False, relu6=True):
+        super().__init__()
+        self.k, self.stride, self.relu6 = k, stride, relu6
+        self.conv = nn.Conv2d(cin, cout, k, stride, padding=0, groups=cin if depthwise else 1)
+
+    def forward(self, x):
+        x = self.conv(same_pad(x, self.k, self.stride) if self.k > 1 else x)
+        return F.relu6(x) if self.relu6 else x
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, t):
+        super().__init__()
+        hidden = cin * t
+        self.expand = ConvLayer(cin, hidden, 1) if t != 1 else None
+        self.depthwise = ConvLayer(hidden, hidden, 3, stride, depthwise=True)
+        self.project = ConvLayer(hidden, cout, 1, relu6=False)  # linear bottleneck
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.expand(x) if self.expand is not None else x
+        y = self.project(self.depthwise(y))
+        return x + y if self.residual else y
+
+
+class MobileNetV2Encoder(nn.Module):
+    """Input: float (N, 3, H, W) in [-1, 1] (pixel / 128 - 1). Output: (N, 1280, H/32, W/32)."""
+
+    def __init__(self, with_classifier=False):
+        super().__init__()
+        self.conv0 = ConvLayer(3, 32, 3, 2)
+        blocks, cin = [], 32
+        for t, c, n, s in INVERTED_RESIDUAL_SETTINGS:
+            for i in range(n):
+                blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.blocks = nn.ModuleList(blocks)
+        self.conv1 = ConvLayer(cin, FEATURE_DIM, 1)
+        self.classifier = nn.Conv2d(FEATURE_DIM, 1001, 1) if with_classifier else None
+
+    def forward(self, x):
+        x = self.conv0(x)
+        for b in self.blocks:
+            x = b(x)
+        return self.conv1(x)
+
+    def classify(self, x):
+        f = self.forward(x).mean(dim=(2, 3), keepdim=True)
+        return self.classifier(f).flatten(1)
+
+    def conv_layers(self):
+        """Every ConvLayer in graph order (the order of CONV_2D/DEPTHWISE ops in the TFLite file)."""
+        layers = [self.conv0]
+        for b in self.blocks:
+            layers += [l for l in (b.expand, b.depthwise, b.project) if l is not None]
+        return layers + [self.conv1]
+
+
+def preprocess(rgb_uint8):
+    """(H, W, 3) uint8 -> (1, 3, H, W) float in [-1, 1]: the TFLite input quantization
+    (scale 1/128, zero point 128) read as float."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb_uint8)).float()
+    return (x / 128.0 - 1.0).permute(2, 0, 1).unsqueeze(0)
+
+
+def load_from_tflite(path, with_classifier=False):
+    """Build the encoder and copy the dequantized TFLite weights into it, checking that the
+    graph's conv ops, strides and activations are the ones this module expects."""
+    tensors, ops, _, _ = tfl.read_tflite(path)
+    convs = [op for op in ops if op.kind in (tfl.CONV_2D, tfl.DEPTHWISE_CONV_2D)]
+    model = MobileNetV2Encoder(with_classifier)
+    layers = model.conv_layers()
+    assert len(convs) == len(layers) + 1, "unexpected number of conv ops"
+    for op, layer in zip(convs, layers):
+        w = tensors[op.inputs[1]].dequantized()
+        b = tensors[op.inputs[2]].dequantized()
+        if op.kind == tfl.DEPTHWISE_CONV_2D:
+            w = w.transpose(3, 0, 1, 2)  # [1, kh, kw, C] -> [C, 1, kh, kw]
+        else:
+            w = w.transpose(0, 3, 1, 2)  # [out, kh, kw, in] -> [out, in, kh, kw]
+        assert tuple(layer.conv.weight.shape) == w.shape, (layer.conv.weight.shape, w.shape)
+        assert op.options["padding"] == tfl.PAD_SAME
+        assert op.options["stride"] == (layer.stride, layer.stride)
+        assert (op.options["act"] == tfl.ACT_RELU6) == layer.relu6
+        layer.conv.weight.data = torch.from_numpy(np.ascontiguousarray(w))
+        layer.conv.bias.data = torch.from_numpy(b)
+    if with_classifier:
+        head = convs[-1]
+        w = tensors[head.inputs[1]].dequantized().transpose(0, 3, 1, 2)
+        model.classifier.weight.data = torch.from_numpy(np.ascontiguousarray(w))
+        model.classifier.bias.data = torch.from_numpy(tensors[head.inputs[2]].dequantized())
+    return model.eval()

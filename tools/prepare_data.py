@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""Prepare Flickr8k for training: vocabulary (train captions only) and cached encoder features.
+
+  /usr/bin/python3 tools/prepare_data.py [--data ../shared/data/flickr8k] [--out cache]
+
+Writes into --out:
+  vocab.json         words in id order; ids 0..3 = <pad> <start> <end> <unk>; a word is kept if
+                     it occurs >= --min-count (default 5) times in the 6,000 train images' captions
+  captions.json      {"train": {image: [token lists]}, "dev": {...}}
+  features_<split>.npy  float16 (N, 49, 1280) MobileNetV2 Conv_1 features, rows in the order of
+                     names_<split>.json (the split file's order)
+
+Images are decoded with Pillow and squashed to 224x224 with BILINEAR if they are not already
+that size (all Flickr8k images here are), the same geometry the C program uses.
+"""
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoder_model  # noqa: E402
+import mobilenet_v2  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.join(HERE, "..", "..", "shared")
+
+
+def load_rgb(path, size=mobilenet_v2.INPUT_SIZE):
+    """Decode to RGB and squash to size x size (Pillow BILINEAR), as the C loader does.
+    Alpha is composited over white, matching src/image.c."""
+    im = Image.open(path)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    im = im.convert("RGB")
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def read_captions(token_file):
+    caps = collections.defaultdict(list)
+    for line in open(token_file, encoding="utf-8"):
+        key, text = line.rstrip("\n").split("\t")
+        caps[key.split("#")[0]].append(tokenize(text))
+    return caps
+
+
+def tokenize(text):
+    """Lowercase words; punctuation-only tokens dropped (captions are already space-tokenised)."""
+    return [w for w in text.lower().split() if any(ch.isalnum() for ch in w)]
+
+
+def build_vocab(train_caps, min_count):
+    counts = collections.Counter(w for caps in train_caps for c in caps for w in c)
+    words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+    return decoder_model.SPECIALS + words
+
+
+def extract_features(encoder, paths, batch=50):
+    out = np.zeros((len(paths), 49, mobilenet_v2.FEATURE_DIM), dtype=np.float16)
+    t0 = time.time()
+    for i in range(0, len(paths), batch):
+        x = torch.cat([mobilenet_v2.preprocess(load_rgb(p)) for p in paths[i:i + batch]])
+        with torch.no_grad():
+            f = encoder(x)  # (B, 1280, 7, 7)
+        out[i:i + len(x)] = f.flatten(2).transpose(1, 2).numpy().astype(np.float16)
+        if (i // batch) % 20 == 0:
+            print("  %d/%d images, %.0f s" % (i + len(x), len(paths), time.time() - t0), flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.path.join(SHARED, "data", "flickr8k"))
+    ap.add_argument("--tflite", default=os.path.join(SHARED, "pretrained", "mobilenet_v2",
+                                                     "mobilenet_v2_1.0_224_quant.tflite"))
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "cache"))
+    ap.add_argument("--min-count", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+
+    caps = read_captions(os.path.join(args.data, "Flickr8k.token.txt"))
+    splits = {s: open(os.path.join(args.data, "Flickr_8k.%sImages.txt" % s)).read().split()
+              for s in ("train", "dev")}
+    vocab = build_vocab([caps[n] for n in splits["train"]], args.min_count)
+    json.dump(vocab, open(os.path.join(args.out, "vocab.json"), "w"))
+    json.dump({s: {n: caps[n] for n in names} for s, names in splits.items()},
+              open(os.path.join(args.out, "captions.json"), "w"))
+    print("vocabulary: %d words (min count %d)" % (len(vocab), args.min_count))
+
+    encoder = mobilenet_v2.load_from_tflite(args.tflite)
+    for split, names in splits.items():
+        path = os.path.join(args.out, "features_%s.npy" % split)
+        t0 = time.time()
+        feats = extract_features(encoder, [os.path.join(args.data, "images", n) for n in names])
+        np.save(path, feats)
+        json.dump(names, open(os.path.join(args.out, "names_%s.json" % split), "w"))
+        print("%s: %d images in %.0f s -> %s" % (split, len(names), time.time() - t0, path))
+
+
+if __name__ == "__main__":
+    main()
