@@ -92,7 +92,7 @@ static const float *t4(const loader *ld, const char *name, int a, int b, int c, 
 static cap_conv conv(const loader *ld, const char *prefix, int cin, int cout, int k, int stride,
                      int depthwise, cap_status *st)
 {
-    char wname[NAME_SIZE], bname[NAME_SIZE];
+    char wname[NAME_SIZE + 8], bname[NAME_SIZE + 8]; /* prefix < NAME_SIZE, plus suffix */
     snprintf(wname, sizeof wname, "%s.weight", prefix);
     snprintf(bname, sizeof bname, "%s.bias", prefix);
     cap_conv c = {0};
@@ -111,7 +111,7 @@ static cap_status bind_encoder(const loader *ld, cap_encoder_weights *enc)
                                        {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2},
                                        {6, 320, 1, 1}};
     cap_status st = CAP_OK;
-    char name[NAME_SIZE];
+    char name[48]; /* "encoder.blocks.NN.depthwise.conv" */
     enc->conv0 = conv(ld, "encoder.conv0.conv", 3, 32, 3, 2, 0, &st);
     int cin = 32, b = 0;
     for (int s = 0; s < 7; s++) {

@@ -99,7 +99,7 @@ class MobileNetV2Encoder(nn.Module):
 def preprocess(rgb_uint8):
     """(H, W, 3) uint8 -> (1, 3, H, W) float in [-1, 1]: the TFLite input quantization
     (scale 1/128, zero point 128) read as float."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb_uint8)).float()
+    x = torch.from_numpy(np.array(rgb_uint8, dtype=np.uint8)).float()  # a writable copy
     return (x / 128.0 - 1.0).permute(2, 0, 1).unsqueeze(0)
 
 

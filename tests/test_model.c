@@ -1,0 +1,298 @@
+/* test_model.c - the C forward pass against the PyTorch reference (tools/make_goldens.py):
+ *   encoder output on assets/pets.jpg:   max |c - ref| <= 1e-3 * max |ref|
+ *   first decoder step (same features):  alpha within 1e-5, logits within 1e-4 * max |ref|
+ *   greedy and beam-3 captions of every photo in assets/: identical token ids
+ * plus the model loader's answers to damaged files and the API's argument checks.
+ * usage: test_model MODEL GOLDEN_DIR ASSETS_DIR */
+#include "caption.h"
+#include "decoder.h"
+#include "encoder.h"
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                                        \
+    do {                                                                                        \
+        if (cond) {                                                                             \
+            passed++;                                                                           \
+        } else {                                                                                \
+            failed++;                                                                           \
+            printf("%s:%d: FAIL: ", __FILE__, __LINE__);                                        \
+            printf(__VA_ARGS__);                                                                \
+            printf("\n");                                                                       \
+        }                                                                                       \
+    } while (0)
+
+static void *read_all(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return buf;
+}
+
+static float max_abs(const float *v, size_t n)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        m = fabsf(v[i]) > m ? fabsf(v[i]) : m;
+    return m;
+}
+
+static float max_diff(const float *a, const float *b, size_t n)
+{
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        m = fabsf(a[i] - b[i]) > m ? fabsf(a[i] - b[i]) : m;
+    return m;
+}
+
+static void test_encoder_and_first_step(const cap_model *m, const char *golden, const char *assets)
+{
+    char path[4096];
+    const int L = 49, D = CAP_FEATURE_DIM, V = cap_model_vocab_size(m);
+    size_t n_ref = 0, n_step = 0;
+    snprintf(path, sizeof path, "%s/pets.features.f32", golden);
+    float *ref = read_all(path, &n_ref);
+    snprintf(path, sizeof path, "%s/pets.step0.f32", golden);
+    float *step_ref = read_all(path, &n_step);
+    CHECK(ref && n_ref == sizeof(float) * L * D, "golden features %s", path);
+    CHECK(step_ref && n_step == sizeof(float) * (size_t)(L + 1 + V), "golden step0 size");
+    if (!ref || !step_ref || n_ref != sizeof(float) * L * D ||
+        n_step != sizeof(float) * (size_t)(L + 1 + V))
+        goto done;
+
+    snprintf(path, sizeof path, "%s/pets.jpg", assets);
+    cap_image img = {0}, sq = {0};
+    cap_error err = {0};
+    CHECK(cap_image_load_file(path, &img, &err) == CAP_OK, "load pets.jpg: %s", err.message);
+    CHECK(cap_image_resize(&img, 224, 224, &sq, &err) == CAP_OK, "resize");
+    float *x = malloc(sizeof(float) * 3 * 224 * 224), *a = malloc(sizeof(float) * L * D);
+    cap_encoder_input(&sq, x);
+    CHECK(cap_encoder_forward(&m->encoder, x, a, &err) == CAP_OK, "encoder: %s", err.message);
+    const float tol = 1e-3f * max_abs(ref, (size_t)L * D), d = max_diff(a, ref, (size_t)L * D);
+    printf("encoder: max |diff| %.3g, tolerance %.3g (1e-3 * max |ref| = %.3g)\n", d, tol,
+           max_abs(ref, (size_t)L * D));
+    CHECK(d <= tol, "encoder output differs from PyTorch: %g > %g", d, tol);
+
+    /* First decoder step on the reference features isolates the decoder from the encoder. */
+    cap_annotations ann = {0};
+    cap_decoder_step_buf buf = {0};
+    float h0[4096], c0[4096];
+    CHECK(m->config.hidden_dim <= 4096, "hidden size");
+    CHECK(cap_decoder_alloc(m, 1, &buf, &err) == CAP_OK, "decoder alloc");
+    CHECK(cap_decoder_begin(m, ref, &ann, h0, c0, &err) == CAP_OK, "decoder begin");
+    const int start = m->config.token_start;
+    cap_decoder_step(m, &ann, 1, &start, h0, c0, &buf);
+    const float da = max_diff(buf.alpha, step_ref, (size_t)L);
+    const float dl = max_diff(buf.logits, step_ref + L + 1, (size_t)V);
+    const float ltol = 1e-4f * max_abs(step_ref + L + 1, (size_t)V);
+    printf("decoder step 0: alpha max |diff| %.3g (tol 1e-5), beta %.6f vs %.6f, logits max "
+           "|diff| %.3g (tol %.3g)\n", da, buf.beta[0], step_ref[L], dl, ltol);
+    CHECK(da <= 1e-5f, "alpha differs: %g", da);
+    CHECK(fabsf(buf.beta[0] - step_ref[L]) <= 1e-5f, "beta differs");
+    CHECK(dl <= ltol, "logits differ: %g > %g", dl, ltol);
+    float sum = 0.0f;
+    for (int i = 0; i < L; i++)
+        sum += buf.alpha[i];
+    CHECK(fabsf(sum - 1.0f) < 1e-5f, "alpha sums to %f", sum);
+    cap_decoder_free(&buf);
+    cap_annotations_free(&ann);
+    free(x);
+    free(a);
+    cap_image_free(&img);
+    cap_image_free(&sq);
+done:
+    free(ref);
+    free(step_ref);
+}
+
+/* Each golden line: NAME<TAB>ids<TAB>caption. The C caption must have the same ids. */
+static void test_captions(const cap_model *m, const char *golden, const char *assets,
+                          const char *file, int beam)
+{
+    char path[4096], line[8192];
+    snprintf(path, sizeof path, "%s/%s", golden, file);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "open %s", path);
+    if (!f)
+        return;
+    int n_lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *name = strtok(line, "\t"), *ids = strtok(NULL, "\t\n");
+        int want[1024], n_want = 0;
+        for (char *tok = ids ? strtok(ids, " ") : NULL; tok && n_want < 1024;
+             tok = strtok(NULL, " "))
+            want[n_want++] = atoi(tok);
+        snprintf(path, sizeof path, "%s/%s", assets, name);
+        cap_image img = {0};
+        cap_result res = {0};
+        cap_error err = {0};
+        cap_options opt = cap_options_default();
+        opt.beam_size = beam;
+        int ok = cap_image_load_file(path, &img, &err) == CAP_OK &&
+                 cap_caption_image(m, &img, &opt, &res, &err) == CAP_OK;
+        CHECK(ok, "%s: %s", name, err.message);
+        if (ok) {
+            const cap_caption *best = &res.captions[0];
+            int same = best->n_tokens == n_want;
+            for (int i = 0; same && i < n_want; i++)
+                same = best->tokens[i] == want[i];
+            char text[4096];
+            cap_caption_text(m, best, text, sizeof text);
+            CHECK(same, "%s beam %d: C says '%s' (%d tokens), PyTorch %d tokens", name, beam,
+                  text, best->n_tokens, n_want);
+            CHECK(res.n_captions >= 1 && res.n_captions <= beam, "n-best size %d",
+                  res.n_captions);
+            for (int t = 0; t < best->n_tokens; t++) {
+                float s = 0.0f;
+                for (int i = 0; i < res.grid_rows * res.grid_cols; i++)
+                    s += best->alpha[t * res.grid_rows * res.grid_cols + i];
+                CHECK(fabsf(s - 1.0f) < 1e-4f, "alpha row %d sums to %f", t, s);
+                CHECK(best->beta[t] > 0.0f && best->beta[t] < 1.0f, "beta out of (0,1)");
+                CHECK(best->word_prob[t] > 0.0f && best->word_prob[t] <= 1.0f, "word prob");
+            }
+        }
+        cap_result_free(&res);
+        cap_image_free(&img);
+        n_lines++;
+    }
+    fclose(f);
+    CHECK(n_lines >= 3, "only %d golden captions in %s", n_lines, file);
+}
+
+/* Write bytes to dir/name and expect cap_model_load to fail with `want`. */
+static void expect_bad_model(const char *dir, const char *name, const void *bytes, size_t n,
+                             cap_status want)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(bytes, 1, n, f);
+        fclose(f);
+    }
+    cap_model *m = (cap_model *)1;
+    cap_error err = {0};
+    cap_status st = cap_model_load(path, &m, &err);
+    CHECK(st == want && m == NULL, "%s: got status %d (%s), want %d", name, st, err.message, want);
+    CHECK(st == CAP_OK || (err.message[0] && !strchr(err.message, '\n')), "%s: message '%s'",
+          name, err.message);
+    printf("bad model %-16s -> %s\n", name, err.message);
+    unlink(path);
+}
+
+static void put_u32(unsigned char *p, unsigned v)
+{
+    p[0] = v & 255;
+    p[1] = (v >> 8) & 255;
+    p[2] = (v >> 16) & 255;
+    p[3] = (v >> 24) & 255;
+}
+
+static void test_bad_models(const char *model_path)
+{
+    size_t n = 0;
+    unsigned char *good = read_all(model_path, &n);
+    CHECK(good != NULL && n > 4096, "read model");
+    if (!good)
+        return;
+    char dir[] = "/tmp/test_model.XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    unsigned char *bad = malloc(n);
+    expect_bad_model(dir, "truncated", good, n / 2, CAP_ERR_MODEL);
+    expect_bad_model(dir, "header-only", good, 256, CAP_ERR_MODEL);
+    expect_bad_model(dir, "tiny", good, 10, CAP_ERR_MODEL);
+    expect_bad_model(dir, "empty", good, 0, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    memcpy(bad, "GGUF\0\0\0\0", 8);
+    expect_bad_model(dir, "foreign-magic", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 8, 99);
+    expect_bad_model(dir, "version-99", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 16, 0x7fffffff); /* n_tensors: table would run past the end */
+    expect_bad_model(dir, "huge-table", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 256 + 88, 0xfffff000u); /* first tensor's offset far outside the file */
+    put_u32(bad + 256 + 92, 0x7u);
+    expect_bad_model(dir, "tensor-offset", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 256 + 72, 31); /* first tensor's shape changed */
+    expect_bad_model(dir, "tensor-shape", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    bad[256] = 'X'; /* first tensor renamed: missing */
+    expect_bad_model(dir, "tensor-missing", bad, n, CAP_ERR_MODEL);
+
+    cap_model *m = NULL;
+    cap_error err = {0};
+    CHECK(cap_model_load("/nonexistent/model.bin", &m, &err) == CAP_ERR_IO && !m,
+          "missing model file");
+    CHECK(cap_model_load(dir, &m, &err) == CAP_ERR_IO && !m, "directory as model");
+    rmdir(dir);
+    free(bad);
+    free(good);
+}
+
+static void test_arguments(const cap_model *m)
+{
+    unsigned char px[3] = {1, 2, 3};
+    cap_image img = {1, 1, px};
+    cap_result res = {0};
+    cap_options opt = cap_options_default();
+    CHECK(opt.beam_size == 3 && opt.max_len == 20, "defaults");
+    opt.beam_size = 0;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "beam 0");
+    opt = cap_options_default();
+    opt.max_len = 0;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "max_len 0");
+    cap_image empty = {0};
+    CHECK(cap_caption_image(m, &empty, &opt, &res, NULL) == CAP_ERR_ARG, "empty image");
+    /* A 1x1 image is still a valid photo; max_len 1 gives at most one word. */
+    opt = cap_options_default();
+    opt.max_len = 1;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_OK && res.captions[0].n_tokens <= 1,
+          "max_len 1");
+    cap_result_free(&res);
+    CHECK(cap_model_word(m, -1) == NULL && cap_model_word(m, cap_model_vocab_size(m)) == NULL,
+          "word out of range");
+    CHECK(strcmp(cap_model_word(m, m->config.token_end), "<end>") == 0, "<end> token");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_model MODEL GOLDEN_DIR ASSETS_DIR\n");
+        return 2;
+    }
+    cap_model *m = NULL;
+    cap_error err = {0};
+    if (cap_model_load(argv[1], &m, &err) != CAP_OK) {
+        printf("cannot load %s: %s\n0 passed, 1 failed\n", argv[1], err.message);
+        return 1;
+    }
+    test_encoder_and_first_step(m, argv[2], argv[3]);
+    test_captions(m, argv[2], argv[3], "greedy.tsv", 1);
+    test_captions(m, argv[2], argv[3], "beam3.tsv", 3);
+    test_arguments(m);
+    test_bad_models(argv[1]);
+    cap_model_free(m);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""Export a trained decoder checkpoint plus the MobileNetV2 encoder into one model file.
+
+  /usr/bin/python3 tools/export_model.py [--checkpoint cache/run/best.pt] [--out models/caption-flickr8k.bin]
+
+Tensor names are the PyTorch state_dict names prefixed with "encoder." / "decoder."; the
+format is in tools/model_file.py and models/README.md. src/model.c binds them by name.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoder_model as dm  # noqa: E402
+import mobilenet_v2  # noqa: E402
+import model_file  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TFLITE = os.path.join(HERE, "..", "..", "shared", "pretrained", "mobilenet_v2",
+                      "mobilenet_v2_1.0_224_quant.tflite")
+
+
+def export(encoder, decoder, vocab, path):
+    tensors = {}
+    for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
+        for name, t in module.state_dict().items():
+            tensors[prefix + name] = t.detach().float().numpy()
+    config = dict(vocab_size=len(vocab), feature_dim=mobilenet_v2.FEATURE_DIM, grid_rows=7,
+                  grid_cols=7, input_size=mobilenet_v2.INPUT_SIZE, embed_dim=decoder.embed_dim,
+                  attention_dim=decoder.attention_dim, hidden_dim=decoder.hidden_dim,
+                  **{"token_" + w.strip("<>"): vocab.index(w) for w in dm.SPECIALS})
+    model_file.write_model(path, config, vocab, tensors)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "run", "best.pt"))
+    ap.add_argument("--tflite", default=TFLITE)
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "caption-flickr8k.bin"))
+    args = ap.parse_args()
+    ck = torch.load(args.checkpoint)
+    cfg = ck["config"]
+    decoder = dm.SoftAttentionDecoder(cfg["vocab_size"], embed_dim=cfg["dim"],
+                                      attention_dim=cfg["dim"], hidden_dim=cfg["dim"])
+    decoder.load_state_dict(ck["model"])
+    encoder = mobilenet_v2.load_from_tflite(args.tflite)
+    export(encoder, decoder, ck["vocab"], args.out)
+    print("wrote %s (%d bytes), epoch %d, dev BLEU-4 (greedy) %.4f" % (
+        args.out, os.path.getsize(args.out), ck["state"]["epoch"], ck["state"]["best_bleu4"]))
+
+
+if __name__ == "__main__":
+    main()
