@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""Caption the 1,000 Flickr8k dev images with the C program and with the PyTorch reference,
+report how many captions are identical, and score the C captions with tools/evaluate.py.
+
+  /usr/bin/python3 tools/compare_dev.py [--exe build/caption] [--model models/caption-flickr8k.bin]
+                                        [--beam 1] [--out cache/dev]
+
+Writes OUT/c_beamN.tsv, OUT/torch_beamN.tsv (PATH<TAB>CAPTION) and prints the agreement and the
+metrics of each.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import evaluate  # noqa: E402
+import reference  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
+DATA = os.path.join(ROOT, "..", "shared", "data", "flickr8k")
+
+
+def read_tsv(path):
+    with open(path) as f:
+        return dict(line.rstrip("\n").split("\t", 1) for line in f)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--exe", default=os.path.join(ROOT, "build", "caption"))
+    ap.add_argument("--model", default=reference.DEFAULT_MODEL)
+    ap.add_argument("--beam", type=int, default=1)
+    ap.add_argument("--data", default=DATA)
+    ap.add_argument("--out", default=os.path.join(ROOT, "cache", "dev"))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(os.cpu_count())
+    with open(os.path.join(args.data, "Flickr_8k.devImages.txt")) as f:
+        paths = [os.path.join(args.data, "images", n) for n in f.read().split()]
+
+    c_out = os.path.join(args.out, "c_beam%d.tsv" % args.beam)
+    t0 = time.time()
+    with open(c_out, "w") as f:
+        subprocess.run([args.exe, "--model", args.model, "--beam", str(args.beam), *paths],
+                       stdout=f, check=True)
+    c_seconds = time.time() - t0
+
+    t_out = os.path.join(args.out, "torch_beam%d.tsv" % args.beam)
+    cap = reference.Captioner(args.model)
+    t0 = time.time()
+    with open(t_out, "w") as f:
+        for p in paths:
+            f.write("%s\t%s\n" % (p, cap.caption(p, args.beam)))
+    t_seconds = time.time() - t0
+
+    c, t = read_tsv(c_out), read_tsv(t_out)
+    same = sum(c[p] == t[p] for p in paths)
+    print("images %d, identical captions C vs PyTorch (beam %d): %d = %.1f %%" % (
+        len(paths), args.beam, same, 100.0 * same / len(paths)))
+    for p in paths:
+        if c[p] != t[p]:
+            print("  differs: %s\n    C:       %s\n    PyTorch: %s" % (os.path.basename(p), c[p], t[p]))
+    print("time: C %.0f s, PyTorch reference %.0f s (one process each, not a benchmark)" % (
+        c_seconds, t_seconds))
+    refs = evaluate.read_references(os.path.join(args.data, "Flickr8k.token.txt"))
+    for name, hyps in (("C", c), ("PyTorch", t)):
+        scores = evaluate.evaluate({os.path.basename(p): h for p, h in hyps.items()}, refs)
+        print("%-8s %s" % (name, "  ".join("%s %.4f" % kv for kv in scores.items())))
+
+
+if __name__ == "__main__":
+    main()
