@@ -70,7 +70,8 @@ def main():
     refs = evaluate.read_references(os.path.join(args.data, "Flickr8k.token.txt"))
     for name, hyps in (("C", c), ("PyTorch", t)):
         scores = evaluate.evaluate({os.path.basename(p): h for p, h in hyps.items()}, refs)
-        print("%-8s %s" % (name, "  ".join("%s %.4f" % kv for kv in scores.items())))
+        print("%-8s %s" % (name, "  ".join("%s %.4f" % (k, v) for k, v in scores.items()
+                                          if k != "images")))
 
 
 if __name__ == "__main__":

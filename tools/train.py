@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train the soft-attention decoder on cached MobileNetV2 features (tools/prepare_data.py).
 
-  /usr/bin/python3 tools/train.py [--cache cache] [--out cache/run] [--epochs 6]
+  /usr/bin/python3 tools/train.py [--cache cache] [--out cache/run] [--epochs 5]
 
 Loss: cross-entropy with teacher forcing + doubly stochastic attention regularization
 lambda * sum_i (1 - sum_t alpha_ti)^2 (Xu et al. 2015, eq. 14). Adam, gradient clipping.
@@ -90,7 +90,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
     ap.add_argument("--out", default=None, help="run folder (default: CACHE/run)")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--dim", type=int, default=256, help="embedding, attention and LSTM size")
