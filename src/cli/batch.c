@@ -1,0 +1,214 @@
+/* batch.c - worker threads and in-order output.
+ *
+ * Workers claim items in increasing index order (next_claim) and fill ring slots; the main
+ * thread writes slot next_write as soon as it is done. Because claims are in order, the items
+ * in flight are always exactly [next_write, next_claim), so stopping new claims and draining
+ * those leaves a gap-free prefix of the input on disk. Claims may run at most `window` items
+ * ahead of the writer, which bounds memory however slow one image is. */
+#include "batch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct slot {
+    record rec;
+    char error[256]; /* rec.error points here on failure */
+    int done;
+} slot;
+
+typedef struct batch {
+    const cap_model *model;
+    const cap_options *options;
+    const input_list *in;
+    slot *ring;
+    size_t window;
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv;  /* a slot became done (workers -> writer) */
+    pthread_cond_t space_cv; /* next_write advanced or stop was set (writer -> workers) */
+    size_t next_claim, next_write;
+    int stop;
+} batch;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs without the lock: reads only immutable data and writes only its own slot. */
+static void caption_item(const batch *b, const input_item *it, slot *s)
+{
+    double t0 = now_s();
+    record *r = &s->rec;
+    memset(r, 0, sizeof *r);
+    r->path = it->path;
+    cap_error err = {0};
+    cap_image img = {0};
+    cap_result res = {0};
+    if (it->error) {
+        snprintf(s->error, sizeof s->error, "%s", it->error);
+    } else if (cap_image_load_file(it->path, &img, &err) != CAP_OK ||
+               (r->width = img.width, r->height = img.height,
+                cap_caption_image(b->model, &img, b->options, &res, &err) != CAP_OK)) {
+        snprintf(s->error, sizeof s->error, "%s", err.message);
+    } else {
+        const cap_caption *c = &res.captions[0];
+        size_t need = cap_caption_text(b->model, c, NULL, 0) + 1;
+        if ((r->caption = malloc(need)) != NULL) {
+            cap_caption_text(b->model, c, r->caption, need);
+            r->n_tokens = c->n_tokens;
+            r->logprob = c->logprob;
+            r->finished = c->finished;
+        } else {
+            snprintf(s->error, sizeof s->error, "out of memory");
+        }
+    }
+    if (!r->caption)
+        r->error = s->error;
+    cap_result_free(&res);
+    cap_image_free(&img);
+    r->ms = 1000.0 * (now_s() - t0);
+}
+
+static void *worker(void *arg)
+{
+    batch *b = arg;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (!b->stop && b->next_claim < b->in->n && b->next_claim >= b->next_write + b->window)
+            pthread_cond_wait(&b->space_cv, &b->mu);
+        if (b->stop || b->next_claim >= b->in->n)
+            break;
+        size_t i = b->next_claim++;
+        slot *s = &b->ring[i % b->window];
+        pthread_mutex_unlock(&b->mu);
+        caption_item(b, &b->in->items[i], s);
+        pthread_mutex_lock(&b->mu);
+        s->done = 1;
+        pthread_cond_signal(&b->done_cv);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* Called by the writer without the lock: the slot is done, so no worker touches it. */
+static void emit(slot *s, sink *out, progress *prog, batch_stats *st)
+{
+    record *r = &s->rec;
+    if (r->error) {
+        progress_clear(prog);
+        fprintf(stderr, "caption: %s: %s\n", r->path, r->error);
+        st->failed++;
+    }
+    if (out->tty)
+        progress_clear(prog); /* likely the bar's terminal: keep records off the bar line */
+    if (sink_write(out, r) != 0)
+        st->write_failed = 1;
+    else
+        st->written++;
+    free(r->caption);
+    memset(r, 0, sizeof *r);
+    s->done = 0;
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_nsec += ms * 1000000L;
+    ts->tv_sec += ts->tv_nsec / 1000000000L;
+    ts->tv_nsec %= 1000000000L;
+}
+
+int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,
+              int jobs, sink *out, progress *prog, const volatile sig_atomic_t *signalled,
+              batch_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    batch b = {.model = model, .options = options, .in = inputs};
+    b.window = 4 * (size_t)jobs + 16;
+    b.ring = calloc(b.window, sizeof *b.ring);
+    if (!b.ring) {
+        fprintf(stderr, "caption: out of memory\n");
+        return -1;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.done_cv, &ca);
+    pthread_cond_init(&b.space_cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    /* Workers block SIGINT/SIGTERM so that the handler runs on the main thread, which is
+     * the one that polls the flag, and so that no decoder read is ever interrupted. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    pthread_t *tids = calloc((size_t)jobs, sizeof *tids);
+    int started = 0, create_err = ENOMEM;
+    while (tids && started < jobs &&
+           (create_err = pthread_create(&tids[started], NULL, worker, &b)) == 0)
+        started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started == 0) {
+        fprintf(stderr, "caption: cannot start a worker thread: %s\n", strerror(create_err));
+        free(tids);
+        free(b.ring);
+        return -1;
+    }
+
+    progress_update(prog, 0, 0, 1);
+    pthread_mutex_lock(&b.mu);
+    while (b.next_write < inputs->n) {
+        slot *s = &b.ring[b.next_write % b.window];
+        if (s->done) {
+            pthread_mutex_unlock(&b.mu);
+            emit(s, out, prog, stats);
+            progress_update(prog, stats->written, stats->failed, 0);
+            pthread_mutex_lock(&b.mu);
+            b.next_write++;
+            pthread_cond_broadcast(&b.space_cv);
+            if (stats->write_failed)
+                break; /* the sink is broken: write nothing more, just let workers end */
+            continue;
+        }
+        if (!b.stop && *signalled) {
+            b.stop = 1;
+            stats->stopped = 1;
+            pthread_cond_broadcast(&b.space_cv);
+        }
+        if (b.stop && b.next_write >= b.next_claim)
+            break; /* nothing in flight: everything claimed has been written */
+        /* Wakes up on its own every 100 ms: a signal handler cannot signal a condition
+         * variable, and the progress bar's rate and ETA move even when no image finishes. */
+        struct timespec deadline;
+        deadline_in(&deadline, 100);
+        pthread_cond_timedwait(&b.done_cv, &b.mu, &deadline);
+        pthread_mutex_unlock(&b.mu);
+        progress_update(prog, stats->written, stats->failed, 0);
+        pthread_mutex_lock(&b.mu);
+    }
+    b.stop = 1;
+    pthread_cond_broadcast(&b.space_cv);
+    pthread_mutex_unlock(&b.mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    for (size_t i = 0; i < b.window; i++)
+        free(b.ring[i].rec.caption); /* finished but never written (only after a write error) */
+    if (*signalled)
+        stats->stopped = 1;
+
+    free(tids);
+    free(b.ring);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.done_cv);
+    pthread_cond_destroy(&b.space_cv);
+    return 0;
+}

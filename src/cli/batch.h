@@ -1,0 +1,29 @@
+/* batch.h - caption a list of images with worker threads, writing records in input order. */
+#ifndef CAPTION_CLI_BATCH_H
+#define CAPTION_CLI_BATCH_H
+
+#include "inputs.h"
+#include "output.h"
+#include "progress.h"
+
+#include <signal.h>
+
+typedef struct batch_stats {
+    size_t written;   /* records written (captions and errors) */
+    size_t failed;    /* of which errors */
+    int write_failed; /* the sink could not be written; the run stopped */
+    int stopped;      /* *signalled was seen: the run stopped early */
+} batch_stats;
+
+/*
+ * Caption inputs->items with `jobs` threads sharing `model`. Records reach `out` strictly in
+ * input order, each as soon as it and all before it are done; failures also print
+ * "caption: PATH: reason" on stderr. Once *signalled is set no new image starts; those in
+ * flight finish and are written, so the output ends on a whole record.
+ * Returns -1 if not even one thread could be started (message printed), else 0.
+ */
+int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,
+              int jobs, sink *out, progress *prog, const volatile sig_atomic_t *signalled,
+              batch_stats *stats);
+
+#endif

@@ -1,0 +1,351 @@
+/* output.c - writing records (text, JSONL via cJSON, TSV, CSV) and scanning them for --resume.
+ *
+ * TSV and CSV carry the same columns as JSONL, after a header line. TSV escapes backslash,
+ * tab, newline and carriage return in a field as \\ \t \n \r; CSV quotes as RFC 4180 does. */
+#include "output.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const columns[] = {"path",   "caption", "tokens", "logprob", "finished",
+                                      "width",  "height",  "ms",     "error"};
+enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Fewer digits than a float carries, so that records are short and read well. */
+static double round_to(double x, double unit)
+{
+    return round(x / unit) * unit;
+}
+
+/* The header line of TSV and CSV, newline included. */
+static void header_line(out_format format, char *buf, size_t size)
+{
+    const char sep = format == FORMAT_TSV ? '\t' : ',';
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < N_COLUMNS && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%c", columns[i],
+                                i + 1 < N_COLUMNS ? sep : '\n');
+}
+
+static int write_header(sink *s)
+{
+    char header[128];
+    header_line(s->format, header, sizeof header);
+    fputs(header, s->f);
+    return fflush(s->f);
+}
+
+int sink_open(sink *s, const char *file, out_format format, int with_path, int resume)
+{
+    memset(s, 0, sizeof *s);
+    s->format = format;
+    s->with_path = with_path;
+    s->name = file ? file : "stdout";
+    int empty = 1;
+    if (!file) {
+        s->f = stdout;
+    } else {
+        s->f = fopen(file, resume ? "a" : "w");
+        struct stat st;
+        if (s->f && fstat(fileno(s->f), &st) == 0) {
+            empty = st.st_size == 0;
+            s->sync = S_ISREG(st.st_mode);
+        }
+    }
+    if (!s->f || ((format == FORMAT_TSV || format == FORMAT_CSV) && empty && write_header(s))) {
+        fprintf(stderr, "caption: %s: %s\n", s->name, strerror(errno));
+        if (s->f && s->f != stdout)
+            fclose(s->f);
+        s->f = NULL;
+        return -1;
+    }
+    s->tty = isatty(fileno(s->f));
+    s->last_sync = now_s();
+    return 0;
+}
+
+static char *json_line(const record *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "path", r->path))
+        goto fail;
+    if (r->error) {
+        if (!cJSON_AddStringToObject(o, "error", r->error))
+            goto fail;
+    } else if (!cJSON_AddStringToObject(o, "caption", r->caption) ||
+               !cJSON_AddNumberToObject(o, "tokens", r->n_tokens) ||
+               !cJSON_AddNumberToObject(o, "logprob", round_to(r->logprob, 1e-4)) ||
+               !cJSON_AddBoolToObject(o, "finished", r->finished)) {
+        goto fail;
+    }
+    if (r->width > 0 && (!cJSON_AddNumberToObject(o, "width", r->width) ||
+                         !cJSON_AddNumberToObject(o, "height", r->height)))
+        goto fail;
+    if (!cJSON_AddNumberToObject(o, "ms", round_to(r->ms, 0.1)))
+        goto fail;
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+static void put_field(FILE *f, out_format format, const char *v)
+{
+    if (format == FORMAT_TSV) {
+        for (const char *p = v; *p; p++) {
+            switch (*p) {
+            case '\\': fputs("\\\\", f); break;
+            case '\t': fputs("\\t", f); break;
+            case '\n': fputs("\\n", f); break;
+            case '\r': fputs("\\r", f); break;
+            default: putc(*p, f);
+            }
+        }
+    } else if (strpbrk(v, ",\"\r\n")) {
+        putc('"', f);
+        for (const char *p = v; *p; p++) {
+            if (*p == '"')
+                putc('"', f);
+            putc(*p, f);
+        }
+        putc('"', f);
+    } else {
+        fputs(v, f);
+    }
+}
+
+static void write_table_row(sink *s, const record *r)
+{
+    char num[6][32] = {{0}};
+    if (!r->error) {
+        snprintf(num[0], sizeof num[0], "%d", r->n_tokens);
+        snprintf(num[1], sizeof num[1], "%.4f", r->logprob);
+        snprintf(num[2], sizeof num[2], "%d", r->finished);
+    }
+    if (r->width > 0) {
+        snprintf(num[3], sizeof num[3], "%d", r->width);
+        snprintf(num[4], sizeof num[4], "%d", r->height);
+    }
+    snprintf(num[5], sizeof num[5], "%.1f", r->ms);
+    const char *fields[N_COLUMNS] = {r->path, r->caption ? r->caption : "",
+                                     num[0], num[1], num[2], num[3], num[4], num[5],
+                                     r->error ? r->error : ""};
+    const char sep = s->format == FORMAT_TSV ? '\t' : ',';
+    for (int i = 0; i < N_COLUMNS; i++) {
+        put_field(s->f, s->format, fields[i]);
+        putc(i + 1 < N_COLUMNS ? sep : '\n', s->f);
+    }
+}
+
+int sink_write(sink *s, const record *r)
+{
+    switch (s->format) {
+    case FORMAT_TEXT:
+        if (r->error)
+            return 0;
+        if (s->with_path)
+            fprintf(s->f, "%s\t%s\n", r->path, r->caption);
+        else
+            fprintf(s->f, "%s\n", r->caption);
+        break;
+    case FORMAT_JSONL: {
+        char *line = json_line(r);
+        if (!line) {
+            fprintf(stderr, "caption: %s: out of memory writing a record\n", s->name);
+            return -1;
+        }
+        fputs(line, s->f);
+        putc('\n', s->f);
+        cJSON_free(line);
+        break;
+    }
+    case FORMAT_TSV:
+    case FORMAT_CSV: write_table_row(s, r); break;
+    }
+    if (fflush(s->f) != 0 || ferror(s->f)) {
+        fprintf(stderr, "caption: %s: write error: %s\n", s->name, strerror(errno));
+        return -1;
+    }
+    /* fflush already protects every record against a crash or kill of this process; a
+     * sync per record would also cover power loss but costs a disk round trip per image
+     * (painful on NFS), so the file is synced at most once a second. */
+    if (s->sync && now_s() - s->last_sync >= 1.0) {
+        fdatasync(fileno(s->f));
+        s->last_sync = now_s();
+    }
+    return 0;
+}
+
+int sink_close(sink *s)
+{
+    if (!s->f)
+        return 0;
+    int rc = fflush(s->f);
+    if (s->sync && rc == 0)
+        rc = fdatasync(fileno(s->f));
+    if (s->f != stdout && fclose(s->f) != 0)
+        rc = -1;
+    s->f = NULL;
+    if (rc != 0) {
+        fprintf(stderr, "caption: %s: write error: %s\n", s->name, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ resume -- */
+
+/* The first field of a complete record (NUL-terminated, may be modified in place), or NULL
+ * if this record names no path. */
+static const char *first_field(char *rec, size_t len, out_format format, char **owned)
+{
+    *owned = NULL;
+    rec[len - 1] = '\0'; /* the newline */
+    switch (format) {
+    case FORMAT_TEXT: {
+        char *tab = strchr(rec, '\t');
+        if (!tab)
+            return NULL;
+        *tab = '\0';
+        return rec;
+    }
+    case FORMAT_JSONL: {
+        cJSON *o = cJSON_ParseWithLength(rec, len - 1);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "path");
+        if (cJSON_IsString(p))
+            *owned = strdup(p->valuestring);
+        cJSON_Delete(o);
+        return *owned;
+    }
+    case FORMAT_TSV: {
+        char *w = rec;
+        for (const char *p = rec; *p && *p != '\t'; p++) {
+            if (*p == '\\' && p[1]) {
+                p++;
+                *w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
+            } else {
+                *w++ = *p;
+            }
+        }
+        *w = '\0';
+        return rec;
+    }
+    case FORMAT_CSV: {
+        if (rec[0] != '"') {
+            rec[strcspn(rec, ",\r")] = '\0';
+            return rec;
+        }
+        char *w = rec;
+        for (const char *p = rec + 1; *p; p++) {
+            if (*p == '"') {
+                if (p[1] != '"')
+                    break;
+                p++;
+            }
+            *w++ = *p;
+        }
+        *w = '\0';
+        return rec;
+    }
+    }
+    return NULL;
+}
+
+/* CSV fields may hold newlines inside quotes: a record is complete when its quotes balance. */
+static int quotes_balanced(const char *s, size_t len)
+{
+    size_t q = 0;
+    for (size_t i = 0; i < len; i++)
+        q += s[i] == '"';
+    return q % 2 == 0;
+}
+
+int output_scan(const char *file, out_format format, void (*found)(const char *path, void *ctx),
+                void *ctx)
+{
+    int fd = open(file, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0; /* nothing recorded yet */
+    if (fd < 0) {
+        fprintf(stderr, "caption: %s: %s\n", file, strerror(errno));
+        return -1;
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        fprintf(stderr, "caption: %s: %s\n", file, strerror(errno));
+        return -1;
+    }
+    char *line = NULL, *rec = NULL;
+    size_t line_size = 0, rec_len = 0, rec_cap = 0, n_records = 0;
+    off_t good = 0, pos = 0;
+    ssize_t len;
+    int rc = 0;
+    char header[128];
+    header_line(format, header, sizeof header);
+    while ((len = getline(&line, &line_size, f)) != -1) {
+        pos += len;
+        if (line[len - 1] != '\n')
+            break; /* torn: the process died in the middle of this record */
+        if (rec_len + (size_t)len + 1 > rec_cap) {
+            size_t cap = (rec_len + (size_t)len + 1) * 2;
+            char *grown = realloc(rec, cap);
+            if (!grown) {
+                rc = -1;
+                fprintf(stderr, "caption: %s: out of memory\n", file);
+                break;
+            }
+            rec = grown;
+            rec_cap = cap;
+        }
+        memcpy(rec + rec_len, line, (size_t)len + 1);
+        rec_len += (size_t)len;
+        if (format == FORMAT_CSV && !quotes_balanced(rec, rec_len))
+            continue;
+        good = pos;
+        int is_header = n_records++ == 0 && (format == FORMAT_TSV || format == FORMAT_CSV) &&
+                     strcmp(rec, header) == 0;
+        if (!is_header) {
+            char *owned;
+            const char *path = first_field(rec, rec_len, format, &owned);
+            if (path)
+                found(path, ctx);
+            else if (format == FORMAT_JSONL)
+                fprintf(stderr, "caption: %s: record %zu is not a JSON object with a path\n",
+                        file, n_records);
+            free(owned);
+        }
+        rec_len = 0;
+    }
+    if (rc == 0 && ferror(f)) {
+        fprintf(stderr, "caption: %s: %s\n", file, strerror(errno));
+        rc = -1;
+    }
+    struct stat st;
+    if (rc == 0 && fstat(fd, &st) == 0 && st.st_size > good && ftruncate(fd, good) != 0) {
+        fprintf(stderr, "caption: %s: cannot cut the torn last record: %s\n", file,
+                strerror(errno));
+        rc = -1;
+    }
+    free(line);
+    free(rec);
+    fclose(f);
+    return rc;
+}

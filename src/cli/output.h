@@ -1,0 +1,52 @@
+/* output.h - records in the text, JSONL, TSV and CSV formats, and reading them back. */
+#ifndef CAPTION_CLI_OUTPUT_H
+#define CAPTION_CLI_OUTPUT_H
+
+#include "options.h"
+
+#include <stdio.h>
+
+/* The outcome of one image. Exactly one of caption and error is non-NULL. */
+typedef struct record {
+    const char *path;
+    char *caption;
+    const char *error; /* one-line reason, as printed after "caption: PATH: " */
+    int n_tokens;     /* words in the caption */
+    double logprob;   /* of the caption, <end> included when reached */
+    int finished;     /* the caption ended with <end> rather than at --max-len */
+    int width, height; /* of the file's image; 0 if it could not be decoded */
+    double ms;        /* wall time to read, decode and caption it */
+} record;
+
+typedef struct sink {
+    FILE *f;
+    const char *name; /* for messages: the -o FILE, or "stdout" */
+    out_format format;
+    int with_path;    /* text format: PATH<TAB>CAPTION rather than CAPTION alone */
+    int sync;         /* a regular file: fdatasync now and then, see sink_write */
+    int tty;          /* a terminal, perhaps the one the progress bar is drawn on */
+    double last_sync; /* monotonic seconds */
+} sink;
+
+/* Open -o FILE (appending when resume, else truncating) or use stdout when file is NULL, and
+ * write the TSV/CSV header if the destination is empty. Prints a message on failure. */
+int sink_open(sink *s, const char *file, out_format format, int with_path, int resume);
+
+/* Write one record and flush it, so that it is in the file before the next one starts.
+ * Failed records print nothing in the text format (the error goes to stderr only).
+ * Returns -1 on a write error (message printed). */
+int sink_write(sink *s, const record *r);
+
+/* Flush, sync and close (stdout is only flushed). Returns -1 on error (message printed). */
+int sink_close(sink *s);
+
+/*
+ * Resume support: call found(path, ctx) for the path of every complete record in FILE (in
+ * the given format), then cut FILE after its last complete record, so that a line torn by a
+ * kill is dropped (and its image captioned again). A missing FILE has no records.
+ * Returns -1 on an I/O or memory error (message printed).
+ */
+int output_scan(const char *file, out_format format, void (*found)(const char *path, void *ctx),
+                void *ctx);
+
+#endif

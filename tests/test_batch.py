@@ -1,0 +1,423 @@
+#!/usr/bin/python3
+"""Batch captioning (issue 4): folders, stdin lists, formats, -j, --shard, --resume, signals.
+
+usage: test_batch.py CAPTION_EXE MODEL ASSETS_DIR
+Fixtures are built in a temporary folder from the photos in ASSETS_DIR. Expected captions are
+those `caption IMAGE` prints for each photo alone, so the tests hold for any model file.
+"""
+import csv
+import io
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+EXE, MODEL, ASSETS = sys.argv[1:4]
+FAST = ["--beam", "1", "--max-len", "4"]  # for tests about plumbing, not captions
+
+
+def run(*args, stdin=None, env=None):
+    full_env = {k: v for k, v in os.environ.items() if k != "CAPTION_MODEL"}
+    full_env.update(env or {})
+    return subprocess.run([EXE, "--model", MODEL, *args], input=stdin, capture_output=True,
+                          text=True, timeout=300, env=full_env)
+
+
+def jsonl(text):
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def without_ms(records):
+    return [{k: v for k, v in r.items() if k != "ms"} for r in records]
+
+
+class Batch(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.caption = {}  # asset name -> caption of `caption ASSET`
+        for name in ("pets.jpg", "bird.png", "sunflower.png", "parrot.jpg", "cat_720p.jpg"):
+            r = run(os.path.join(ASSETS, name))
+            assert r.returncode == 0, r.stderr
+            cls.caption[name] = r.stdout.rstrip("\n")
+
+        # The folder of issue 4: nested photos, symlink loops, non-images, broken images.
+        root = cls.root = os.path.join(cls.tmp.name, "photos")
+        os.makedirs(os.path.join(root, "a", "b", "c"))
+        cls.copy("pets.jpg", "a/pets.jpg")
+        cls.copy("bird.png", "a/b/bird.png")
+        cls.copy("sunflower.png", "a/b/c/sunflower.png")
+        cls.copy("cat_720p.jpg", "cat")  # no extension: taken for its JPEG bytes
+        cls.copy("parrot.jpg", "z.jpg")
+        os.symlink("..", os.path.join(root, "a", "loop"))          # a/loop -> photos
+        os.symlink("../b", os.path.join(root, "a", "b", "self"))   # a/b/self -> a/b
+        os.symlink("selfref", os.path.join(root, "selfref"))       # ELOOP on stat
+        for name in ("notes.txt", "README"):
+            with open(os.path.join(root, name), "w") as f:
+                f.write("this is not a photo\n")
+        with open(os.path.join(root, "fake.jpg"), "w") as f:  # named like a photo: reported
+            f.write("this is not a photo either\n")
+        open(os.path.join(root, "empty.png"), "wb").close()
+        with open(os.path.join(ASSETS, "pets.jpg"), "rb") as f:
+            data = f.read()
+        with open(os.path.join(root, "truncated.jpg"), "wb") as f:
+            f.write(data[:len(data) // 2])
+        # Depth-first, each folder's entries in byte order ("README" < "a" < "cat" ...).
+        cls.expected = [
+            ("a/b/bird.png", "bird.png"), ("a/b/c/sunflower.png", "sunflower.png"),
+            ("a/pets.jpg", "pets.jpg"), ("cat", "cat_720p.jpg"), ("empty.png", None),
+            ("fake.jpg", None), ("truncated.jpg", None), ("z.jpg", "parrot.jpg")]
+
+        # Only good photos: 20 of them in 4 folders, for ordering, shards, kills.
+        cls.many = os.path.join(cls.tmp.name, "many")
+        cls.many_paths = []
+        for i in range(4):
+            for name in sorted(cls.caption):
+                rel = "set%d/%s" % (i, name)
+                os.makedirs(os.path.join(cls.many, "set%d" % i), exist_ok=True)
+                shutil.copy(os.path.join(ASSETS, name), os.path.join(cls.many, rel))
+        for i in range(4):
+            for name in sorted(cls.caption):
+                cls.many_paths.append(os.path.join(cls.many, "set%d" % i, name))
+
+    @classmethod
+    def copy(cls, asset, rel):
+        shutil.copy(os.path.join(ASSETS, asset), os.path.join(cls.root, rel))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def p(self, rel):
+        return os.path.join(self.root, rel)
+
+    def out(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def fresh_out(self, name):
+        path = self.out(name)
+        if os.path.exists(path):
+            os.remove(path)
+        return path
+
+    # ------------------------------------------------------------ folder walk --
+
+    def test_folder_jsonl_records_and_exit_status(self):
+        r = run("--format", "jsonl", self.root)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        recs = jsonl(r.stdout)
+        self.assertEqual([x["path"] for x in recs], [self.p(rel) for rel, _ in self.expected])
+        for rec, (rel, asset) in zip(recs, self.expected):
+            if asset is None:
+                self.assertNotIn("caption", rec)
+                self.assertIsInstance(rec["error"], str)
+                self.assertGreater(len(rec["error"]), 3)
+            else:
+                self.assertNotIn("error", rec)
+                self.assertEqual(rec["caption"], self.caption[asset], rel)
+                self.assertEqual(rec["tokens"], len(rec["caption"].split()))
+                self.assertLess(rec["logprob"], 0)
+                self.assertGreater(rec["width"], 0)
+                self.assertGreater(rec["height"], 0)
+                self.assertGreaterEqual(rec["ms"], 0)
+                self.assertIsInstance(rec["finished"], bool)
+        by_path = {x["path"]: x for x in recs}
+        self.assertEqual((by_path[self.p("cat")]["width"], by_path[self.p("cat")]["height"]),
+                         (1280, 720))
+        self.assertIn("empty", by_path[self.p("empty.png")]["error"])
+        self.assertIn("not a JPEG or PNG", by_path[self.p("fake.jpg")]["error"])
+        # stderr: exactly the three failures, in input order, nothing about skipped files.
+        self.assertEqual([l.split(": ")[1] for l in r.stderr.splitlines()],
+                         [self.p("empty.png"), self.p("fake.jpg"), self.p("truncated.jpg")])
+        for line in r.stderr.splitlines():
+            path = line.split(": ")[1]
+            self.assertEqual(line, "caption: %s: %s" % (path, by_path[path]["error"]))
+
+    def test_folder_default_text_format(self):
+        r = run(self.root)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout.splitlines(),
+                         ["%s\t%s" % (self.p(rel), self.caption[asset])
+                          for rel, asset in self.expected if asset])
+        self.assertEqual(len(r.stderr.splitlines()), 3, r.stderr)
+
+    def test_verbose_reports_skipped_files(self):
+        r = run(*FAST, "--verbose", "--format", "jsonl", self.root)
+        self.assertEqual(r.returncode, 1)
+        skipped = [l for l in r.stderr.splitlines() if ": skipped: " in l]
+        self.assertEqual([l.split(": ")[1] for l in skipped],
+                         [self.p(x) for x in ("README", "a/b/self", "a/loop", "notes.txt",
+                                               "selfref")])
+        self.assertIn("symbolic link loop", skipped[1])
+        self.assertIn("symbolic link loop", skipped[2])
+        self.assertIn("not a JPEG or PNG", skipped[0])
+        self.assertEqual(len(jsonl(r.stdout)), len(self.expected))
+
+    def test_mix_of_files_folders_and_stdin(self):
+        stdin = "%s\n\n%s\n" % (self.p("a/b"), os.path.join(ASSETS, "pets.jpg"))
+        r = run(*FAST, "--format", "jsonl", self.p("z.jpg"), "-", self.p("a/pets.jpg"),
+                stdin=stdin)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["path"] for x in jsonl(r.stdout)],
+                         [self.p("z.jpg"), self.p("a/b/bird.png"), self.p("a/b/c/sunflower.png"),
+                          os.path.join(ASSETS, "pets.jpg"), self.p("a/pets.jpg")])
+        # An explicitly named non-image is an error, not a silent skip.
+        r = run(*FAST, "-", stdin=self.p("notes.txt") + "\n" + self.p("cat") + "\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout.count("\n"), 1)
+        self.assertTrue(r.stdout.startswith(self.p("cat") + "\t"))
+        self.assertTrue(r.stderr.startswith("caption: %s: " % self.p("notes.txt")))
+
+    def test_all_good_exit_0_and_quiet_stderr(self):
+        r = run(*FAST, self.many)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")  # not a terminal: no progress bar
+        self.assertEqual([l.split("\t")[0] for l in r.stdout.splitlines()], self.many_paths)
+
+    @unittest.skipIf(os.geteuid() == 0, "root reads any folder")
+    def test_unreadable_folder_is_a_failure(self):
+        d = self.out("locked_parent")
+        os.makedirs(os.path.join(d, "locked"), exist_ok=True)
+        shutil.copy(os.path.join(ASSETS, "pets.jpg"), os.path.join(d, "pets.jpg"))
+        os.chmod(os.path.join(d, "locked"), 0)
+        try:
+            r = run(*FAST, "--format", "jsonl", d)
+        finally:
+            os.chmod(os.path.join(d, "locked"), 0o755)
+        self.assertEqual(r.returncode, 1)
+        recs = jsonl(r.stdout)
+        self.assertEqual([x["path"] for x in recs],
+                         [os.path.join(d, "locked"), os.path.join(d, "pets.jpg")])
+        self.assertIn("cannot read folder", recs[0]["error"])
+        self.assertEqual(r.stderr, "caption: %s: %s\n" % (recs[0]["path"], recs[0]["error"]))
+
+    def test_empty_folder(self):
+        d = self.out("empty_dir")
+        os.makedirs(d, exist_ok=True)
+        r = run("--format", "jsonl", d)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+
+    # ------------------------------------------------------------- formats --
+
+    def test_csv_and_tsv_columns(self):
+        d = self.out("odd names")
+        os.makedirs(d, exist_ok=True)
+        odd = os.path.join(d, 'a,"b"\tc.jpg')
+        shutil.copy(os.path.join(ASSETS, "pets.jpg"), odd)
+        open(os.path.join(d, "broken.png"), "wb").close()
+        r = run("--format", "csv", d)
+        self.assertEqual(r.returncode, 1)
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        self.assertEqual(list(rows[0].keys()), ["path", "caption", "tokens", "logprob",
+                                                "finished", "width", "height", "ms", "error"])
+        self.assertEqual([x["path"] for x in rows], [odd, os.path.join(d, "broken.png")])
+        self.assertEqual(rows[0]["caption"], self.caption["pets.jpg"])
+        self.assertEqual((rows[0]["width"], rows[0]["height"], rows[0]["error"]),
+                         ("512", "430", ""))
+        self.assertEqual(rows[1]["caption"], "")
+        self.assertIn("empty", rows[1]["error"])
+        r = run("--format", "tsv", d)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0].split("\t")[:3], ["path", "caption", "tokens"])
+        fields = lines[1].split("\t")
+        self.assertEqual(len(fields), 9)
+        self.assertEqual(fields[0], odd.replace("\t", "\\t"))
+        self.assertEqual(fields[1], self.caption["pets.jpg"])
+
+    # ------------------------------------------------------ -j and ordering --
+
+    def test_jobs_1_and_2_identical(self):
+        outs = {}
+        for j in ("1", "2"):
+            r = run("-j", j, "--format", "jsonl", self.many, self.root)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            outs[j] = (without_ms(jsonl(r.stdout)), r.stderr)
+            t = run("-j", j, self.many, self.root)
+            outs[j + "text"] = (t.stdout, t.stderr)
+        self.assertEqual(outs["1"], outs["2"])
+        self.assertEqual(outs["1text"], outs["2text"])
+        self.assertEqual([x["path"] for x in outs["1"][0]][:20], self.many_paths)
+        self.assertEqual([x["caption"] for x in outs["1"][0][:20]],
+                         [self.caption[os.path.basename(p)] for p in self.many_paths])
+
+    # -------------------------------------------------------------- shards --
+
+    def test_shards_disjoint_and_complete(self):
+        full = [x["path"] for x in jsonl(run(*FAST, "--format", "jsonl", self.many).stdout)]
+        self.assertEqual(full, self.many_paths)
+        for n in (1, 3):
+            parts = []
+            for k in range(1, n + 1):
+                r = run(*FAST, "--format", "jsonl", "--shard", "%d/%d" % (k, n), self.many)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                parts.append([x["path"] for x in jsonl(r.stdout)])
+                # Deterministic, and in input order within the part.
+                again = run(*FAST, "--format", "jsonl", "--shard", "%d/%d" % (k, n), self.many)
+                self.assertEqual([x["path"] for x in jsonl(again.stdout)], parts[-1])
+                self.assertEqual(parts[-1], [p for p in full if p in set(parts[-1])])
+            flat = [p for part in parts for p in part]
+            self.assertEqual(len(flat), len(set(flat)), "shards overlap")
+            self.assertEqual(set(flat), set(full), "shards miss images")
+            if n == 3:
+                self.assertTrue(all(part for part in parts), [len(x) for x in parts])
+
+    # -------------------------------------------------------------- resume --
+
+    def test_resume_skips_recorded_paths_each_format(self):
+        for fmt in ("text", "jsonl", "tsv", "csv"):
+            full = self.fresh_out("full." + fmt)
+            r = run(*FAST, "--format", fmt, "-o", full, self.many)
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""), fmt)
+            part = self.fresh_out("part." + fmt)
+            r = run(*FAST, "--format", fmt, "-o", part, *self.many_paths[:7])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = run(*FAST, "--format", fmt, "-o", part, "--resume", self.many)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(full) as f, open(part) as g:
+                want, got = f.read(), g.read()
+            if fmt == "jsonl":
+                want, got = without_ms(jsonl(want)), without_ms(jsonl(got))
+            elif fmt in ("tsv", "csv"):
+                sep = "\t" if fmt == "tsv" else ","
+                want = [l.rsplit(sep, 2)[0] for l in want.splitlines()]
+                got = [l.rsplit(sep, 2)[0] for l in got.splitlines()]
+            self.assertEqual(got, want, fmt)
+
+    def test_resume_repairs_torn_last_line(self):
+        out = self.fresh_out("torn.jsonl")
+        run(*FAST, "--format", "jsonl", "-o", out, *self.many_paths[:3])
+        with open(out, "a") as f:
+            f.write('{"path": "%s", "capt' % self.many_paths[3])
+        r = run(*FAST, "--format", "jsonl", "-o", out, "--resume", *self.many_paths[:6])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            recs = jsonl(f.read())
+        self.assertEqual([x["path"] for x in recs], self.many_paths[:6])
+
+    def test_resume_keeps_recorded_errors(self):
+        out = self.fresh_out("errors.jsonl")
+        r = run(*FAST, "--format", "jsonl", "-o", out, self.root)
+        self.assertEqual(r.returncode, 1)
+        r = run(*FAST, "--format", "jsonl", "-o", out, "--resume", self.root)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))  # nothing left to do
+        with open(out) as f:
+            self.assertEqual(len(jsonl(f.read())), len(self.expected))
+
+    def wait_for_records(self, proc, out, n):
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if os.path.exists(out):
+                with open(out) as f:
+                    if f.read().count("\n") >= n:
+                        return
+            time.sleep(0.02)
+        self.fail("no records appeared (exit %s)" % proc.poll())
+
+    def test_sigkill_then_resume_gives_every_image_once(self):
+        out = self.fresh_out("killed.jsonl")
+        args = [EXE, "--model", MODEL, "--format", "jsonl", "-j", "2", "-o", out, self.many]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_for_records(proc, out, 2)
+        proc.kill()
+        proc.wait()
+        with open(out) as f:
+            before = f.read()
+        done_before = before[:before.rfind("\n") + 1].count("\n")
+        self.assertLess(done_before, len(self.many_paths), "finished before the kill")
+        with open(out, "a") as f:
+            f.write('{"path": "torn')  # as if the kill had cut a record in half
+        r = run("--format", "jsonl", "-j", "2", "-o", out, "--resume", self.many)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            text = f.read()
+        self.assertTrue(text.endswith("\n"))
+        recs = jsonl(text)  # every line is well-formed JSON
+        paths = [x["path"] for x in recs]
+        self.assertEqual(sorted(paths), sorted(self.many_paths))  # each exactly once
+        self.assertEqual(paths, self.many_paths)  # and still in input order
+        self.assertTrue(text.startswith(before[:before.rfind("\n") + 1]))
+        for rec in recs:
+            self.assertEqual(rec["caption"], self.caption[os.path.basename(rec["path"])])
+
+    def test_sigint_leaves_consistent_file_exit_130(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            out = self.fresh_out("interrupted.jsonl")
+            args = [EXE, "--model", MODEL, "--format", "jsonl", "-j", "2", "-o", out, self.many]
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.wait_for_records(proc, out, 1)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
+            self.assertEqual(proc.returncode, 130, err)
+            with open(out) as f:
+                text = f.read()
+            self.assertTrue(text.endswith("\n"))
+            paths = [x["path"] for x in jsonl(text)]
+            self.assertLess(len(paths), len(self.many_paths))
+            self.assertEqual(paths, self.many_paths[:len(paths)])  # a prefix: no gaps
+            r = run(*FAST, "--format", "jsonl", "-o", out, "--resume", self.many)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                self.assertEqual([x["path"] for x in jsonl(f.read())], self.many_paths)
+
+    # ----------------------------------------------------- progress and usage --
+
+    def run_with_tty_stderr(self, *args):
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([EXE, "--model", MODEL, *args], stdout=subprocess.PIPE,
+                                stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(master)
+        out, _ = proc.communicate(timeout=60)
+        return proc.returncode, out.decode(), b"".join(chunks).decode(errors="replace")
+
+    def test_progress_bar_only_on_a_terminal(self):
+        rc, out, err = self.run_with_tty_stderr(*FAST, self.root)
+        self.assertEqual(rc, 1)
+        self.assertIn("%d/%d" % (len(self.expected), len(self.expected)), err)
+        self.assertIn("img/s", err)
+        self.assertIn("ETA", err)
+        self.assertIn("3 failed", err)
+        self.assertIn("caption: %s: " % self.p("fake.jpg"), err)
+        self.assertNotIn("img/s", out)
+        rc, out, err = self.run_with_tty_stderr(*FAST, "--quiet", self.root)
+        self.assertEqual(rc, 1)
+        self.assertNotIn("img/s", err)
+        self.assertEqual(len([l for l in err.splitlines() if l.strip()]), 3, err)
+
+    def test_usage_errors_exit_2(self):
+        for args in (["--resume", self.root], ["--shard", "0/3", self.root],
+                     ["--shard", "4/3", self.root], ["--shard", "1", self.root],
+                     ["--shard", "a/b", self.root], ["--format", "xml", self.root],
+                     ["-j", "0", self.root], ["--jobs", "x", self.root]):
+            r = run(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertEqual(r.stdout, "", args)
+            self.assertNotEqual(r.stderr, "", args)
+
+    def test_single_image_still_prints_caption_alone(self):
+        r = run("-j", "4", "--format", "text", os.path.join(ASSETS, "bird.png"))
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (0, self.caption["bird.png"] + "\n", ""))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)

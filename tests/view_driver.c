@@ -1,0 +1,153 @@
+/* view_driver - calls the viewer entry points (src/viewer/viewer.h) the way the CLI will,
+ * for tests/test_viewer.py, plus an `info` mode that prints what the test needs to check a
+ * screenshot or a figure independently of the renderer.
+ *
+ *   view_driver MODEL view IMAGE... [--step K] [--screenshot OUT.png] [--keys 'K1 K2']
+ *          [--size WxH]
+ *        = caption --model MODEL --view IMAGE... [--step K] [--screenshot OUT.png]
+ *          (--keys and --size set view_options.keys and .width/.height, which the CLI
+ *          does not expose)
+ *   view_driver MODEL attention-png OUT.png IMAGE
+ *        = caption --model MODEL --attention-png OUT.png IMAGE
+ *   view_driver MODEL info IMAGE K
+ *        prints, for the best beam-3 caption of IMAGE and its word K (1-based):
+ *          available 0|1          (viewer built)
+ *          image W H              (decoded size)
+ *          words N
+ *          grid ROWS COLS
+ *          alpha A0 ... A(L-1)    (alpha of word K, row-major)
+ *          argmax ROW COL
+ *          photo_rect X Y W H     (where a 1024x768 window shows the photo)
+ *          opacity O              (default overlay opacity)
+ *          figure W H COLS ROWS TILE_W TILE_H LABEL_H
+ *          tile I X Y             (for every figure tile)
+ *          seconds S              (decode + caption time of IMAGE, median of 3)
+ * Exit status: that of the entry point; 2 for usage errors.
+ */
+#include "caption.h"
+#include "figure.h"
+#include "heatmap.h"
+#include "viewer/viewer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: view_driver MODEL view IMAGE... [--step K] [--screenshot OUT]\n"
+                    "                   [--keys KEYS] [--size WxH]\n"
+                    "       view_driver MODEL attention-png OUT IMAGE\n"
+                    "       view_driver MODEL info IMAGE K\n");
+    return 2;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int info(const cap_model *m, const cap_options *opt, const char *path, int k)
+{
+    cap_error err = {0};
+    cap_image img = {0};
+    cap_result res = {0};
+    double t[3];
+    for (int i = 0; i < 3; i++) {
+        cap_image_free(&img);
+        cap_result_free(&res);
+        double t0 = now_s();
+        if (cap_image_load_file(path, &img, &err) != CAP_OK ||
+            cap_caption_image(m, &img, opt, &res, &err) != CAP_OK) {
+            fprintf(stderr, "view_driver: %s: %s\n", path, err.message);
+            cap_image_free(&img);
+            return 1;
+        }
+        t[i] = now_s() - t0;
+    }
+    qsort(t, 3, sizeof t[0], cmp_double);
+    const cap_caption *c = &res.captions[0];
+    const int L = res.grid_rows * res.grid_cols;
+    printf("available %d\n", caption_view_available());
+    printf("image %d %d\n", img.width, img.height);
+    printf("words %d\n", c->n_tokens);
+    printf("grid %d %d\n", res.grid_rows, res.grid_cols);
+    if (k >= 1 && k <= c->n_tokens) {
+        const float *a = c->alpha + (size_t)(k - 1) * L;
+        printf("alpha");
+        for (int i = 0; i < L; i++)
+            printf(" %.6g", (double)a[i]);
+        printf("\n");
+        int am = hm_argmax(a, L);
+        printf("argmax %d %d\n", am / res.grid_cols, am % res.grid_cols);
+    }
+    int x, y, w, h;
+    view_options vo = view_options_default();
+    caption_view_photo_rect(vo.width, vo.height, img.width, img.height, &x, &y, &w, &h);
+    printf("photo_rect %d %d %d %d\n", x, y, w, h);
+    printf("opacity %g\n", (double)vo.opacity);
+    fig_layout lay;
+    fig_compute_layout(img.width, img.height, c->n_tokens, &lay);
+    printf("figure %d %d %d %d %d %d %d\n", lay.width, lay.height, lay.cols, lay.rows, lay.tile_w,
+           lay.tile_h, lay.label_h);
+    for (int i = 0; i < lay.n_tiles; i++) {
+        fig_tile_origin(&lay, i, &x, &y);
+        printf("tile %d %d %d\n", i, x, y);
+    }
+    printf("seconds %.3f\n", t[1]);
+    cap_result_free(&res);
+    cap_image_free(&img);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4)
+        return usage();
+    cap_error err = {0};
+    cap_model *model = NULL;
+    if (cap_model_load(argv[1], &model, &err) != CAP_OK) {
+        fprintf(stderr, "view_driver: %s: %s\n", argv[1], err.message);
+        return 1;
+    }
+    const cap_options opt = cap_options_default();
+    int rc = 2;
+    if (strcmp(argv[2], "view") == 0) {
+        view_options vo = view_options_default();
+        const char **paths = calloc((size_t)argc, sizeof *paths);
+        int n = 0, bad = !paths;
+        for (int i = 3; i < argc && !bad; i++) {
+            if (strcmp(argv[i], "--step") == 0 && i + 1 < argc)
+                vo.step = atoi(argv[++i]);
+            else if (strcmp(argv[i], "--screenshot") == 0 && i + 1 < argc)
+                vo.screenshot = argv[++i];
+            else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc)
+                vo.keys = argv[++i];
+            else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
+                bad = sscanf(argv[++i], "%dx%d", &vo.width, &vo.height) != 2;
+            else if (argv[i][0] == '-')
+                bad = 1;
+            else
+                paths[n++] = argv[i];
+        }
+        rc = bad || n == 0 ? usage() : caption_view(model, &opt, paths, n, &vo);
+        free(paths);
+    } else if (strcmp(argv[2], "attention-png") == 0 && argc == 5) {
+        rc = caption_attention_png(model, &opt, argv[4], argv[3]);
+    } else if (strcmp(argv[2], "info") == 0 && argc == 5) {
+        rc = info(model, &opt, argv[3], atoi(argv[4]));
+    } else {
+        rc = usage();
+    }
+    cap_model_free(model);
+    return rc;
+}
