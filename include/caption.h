@@ -70,7 +70,9 @@ typedef struct cap_image {
  * Decode a JPEG (libjpeg-turbo) or PNG (libpng) file into RGB8. The format is chosen by the
  * file's magic bytes, not its name. Every input colour type becomes RGB:
  *   JPEG: grayscale -> R=G=B; YCbCr -> RGB (libjpeg's default ISLOW IDCT, fancy upsampling,
- *         which is what PIL/Pillow uses, so pixels equal PIL's Image.convert("RGB")).
+ *         which is what PIL/Pillow uses, so pixels equal PIL's Image.convert("RGB")); CMYK and
+ *         YCCK converted as Pillow does; the EXIF orientation tag (libexif), if present and
+ *         valid, applied so the image is upright (= PIL.ImageOps.exif_transpose).
  *   PNG:  grayscale, palette, 16-bit (scaled to 8 bits with rounding: v8 = round(v16*255/65535)),
  *         and alpha (tRNS or an alpha channel) composited over white:
  *         out = (a*c + (255-a)*255 + 127) / 255 in integer arithmetic.

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,12 +15,166 @@ static inline float sigmoidf(float v)
     return 1.0f / (1.0f + expf(-v));
 }
 
-/* Y[n][out] = X[n][in] W^T (+ Y if accumulate), W row-major [out][in] as torch.nn.Linear. */
+/* The attention MLP is most of a decoder step's non-GEMM work: L x A = 12,544 tanh per beam
+ * per step, which glibc's scalar tanhf makes about a third of the decoder's time. These are
+ * branch-free single-precision versions (Cephes expf / tanhf: the same polynomials, error
+ * within 2 ulp of tanhf over the whole range, checked by tests/test_kernels.c) that GCC
+ * vectorises; the loop is compiled for AVX-512, AVX2+FMA and baseline SSE2 and the loader
+ * picks one (GCC function multiversioning; the build uses no -march). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define CAP_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CAP_MULTIVERSION
+#endif
+/* -fno-trapping-math (no effect on results: it only lets both sides of the |x| < 0.625 choice
+ * be computed, so the loop becomes branch-free and vectorises). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CAP_NO_TRAPS __attribute__((optimize("no-trapping-math")))
+#else
+#define CAP_NO_TRAPS
+#endif
+
+/* e^x for x in [-88, 88]: x = n ln2 + r, |r| <= ln2 / 2, e^r by a degree-6 polynomial. */
+CAP_NO_TRAPS static inline float exp_poly(float x)
+{
+    const float n = floorf(x * 1.44269504088896341f + 0.5f);
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    const float p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
+                       4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f) *
+                        r * r + r + 1.0f;
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+CAP_NO_TRAPS static inline float tanh_poly(float x)
+{
+    const float ax = fabsf(x), x2 = x * x;
+    /* |x| < 0.625: x + x^3 P(x^2); else 1 - 2 / (e^2|x| + 1), saturating to 1. */
+    const float small = ((((-5.70498872745e-3f * x2 + 2.06390887954e-2f) * x2 -
+                           5.37397155531e-2f) * x2 + 1.33314422036e-1f) * x2 -
+                         3.33332819422e-1f) * x2 * ax + ax;
+    const float big = 1.0f - 2.0f / (exp_poly(ax < 44.0f ? 2.0f * ax : 88.0f) + 1.0f);
+    return copysignf(ax < 0.625f ? small : big, x);
+}
+
+CAP_MULTIVERSION CAP_NO_TRAPS
+void cap_attention_energies(const float *att_a, const float *ah, const float *we, float be, int L,
+                            int A, float *e)
+{
+    enum { LANES = 16 }; /* 16 partial sums: the reduction vectorises without -ffast-math */
+    for (int i = 0; i < L; i++) {
+        const float *aa = att_a + (size_t)i * A;
+        float part[LANES] = {0};
+        int j = 0;
+        for (; j + LANES <= A; j += LANES)
+            for (int k = 0; k < LANES; k++)
+                part[k] += we[j + k] * tanh_poly(aa[j + k] + ah[j + k]);
+        for (; j < A; j++)
+            part[0] += we[j] * tanh_poly(aa[j] + ah[j]);
+        for (int w = LANES / 2; w > 0; w /= 2)
+            for (int k = 0; k < w; k++)
+                part[k] += part[k + w];
+        e[i] = be + part[0];
+    }
+}
+
+void cap_attention_energies_naive(const float *att_a, const float *ah, const float *we, float be,
+                                  int L, int A, float *e)
+{
+    for (int i = 0; i < L; i++) {
+        const float *aa = att_a + (size_t)i * A;
+        float acc = be;
+        for (int j = 0; j < A; j++)
+            acc += we[j] * tanhf(aa[j] + ah[j]);
+        e[i] = acc;
+    }
+}
+
+float cap_tanhf_approx(float x)
+{
+    return tanh_poly(x);
+}
+
+/* Rows of X times W^T for a few rows (the live beams): every weight row is read once and dotted
+ * with up to 4 rows of X held in L1, 16 lanes of partial sums each (so the reduction
+ * vectorises without -ffast-math). OpenBLAS's sgemm would first copy ("pack") the whole weight
+ * matrix for every call, which for n = 3 rows costs more than the multiplication: the decoder
+ * reads about 5 MB of weights per step. nb is a constant in each inlined copy. */
+enum { ROWS_MAX = 4, LANES = 16 };
+
+typedef float v16sf __attribute__((vector_size(LANES * sizeof(float))));
+
+/* An unaligned load (a macro: a function returning v16sf would trip -Wpsabi). */
+#define LOAD16(v, p) memcpy(&(v), (p), sizeof(v))
+
+static inline __attribute__((always_inline)) void rows_times_wt(
+    const float *const *x, int nb, int in, const float *W, int ldw, int out, float *Y, int ldy,
+    int accumulate)
+{
+    for (int j = 0; j < out; j++) {
+        const float *w = W + (size_t)j * ldw;
+        v16sf acc[ROWS_MAX];
+        for (int b = 0; b < nb; b++)
+            acc[b] = (v16sf){0};
+        int k = 0;
+        for (; k + LANES <= in; k += LANES) {
+            v16sf wv, xv;
+            LOAD16(wv, w + k);
+            for (int b = 0; b < nb; b++) {
+                LOAD16(xv, x[b] + k);
+                acc[b] += wv * xv;
+            }
+        }
+        for (int b = 0; b < nb; b++) {
+            float sum = 0.0f;
+            for (int l = 0; l < LANES; l++)
+                sum += acc[b][l];
+            for (int kk = k; kk < in; kk++)
+                sum += w[kk] * x[b][kk];
+            float *y = Y + (size_t)b * ldy + j;
+            *y = accumulate ? *y + sum : sum;
+        }
+    }
+}
+
+CAP_MULTIVERSION
+void cap_rows_times_wt(const float *X, int n, int in, int ldx, const float *W, int ldw, int out,
+                       float *Y, int ldy, int accumulate)
+{
+    for (int b0 = 0; b0 < n; b0 += ROWS_MAX) {
+        const int nb = n - b0 < ROWS_MAX ? n - b0 : ROWS_MAX;
+        const float *x[ROWS_MAX];
+        for (int b = 0; b < ROWS_MAX; b++)
+            x[b] = X + (size_t)(b0 + (b < nb ? b : 0)) * ldx;
+        float *y = Y + (size_t)b0 * ldy;
+        switch (nb) {
+        case 1: rows_times_wt(x, 1, in, W, ldw, out, y, ldy, accumulate); break;
+        case 2: rows_times_wt(x, 2, in, W, ldw, out, y, ldy, accumulate); break;
+        case 3: rows_times_wt(x, 3, in, W, ldw, out, y, ldy, accumulate); break;
+        default: rows_times_wt(x, 4, in, W, ldw, out, y, ldy, accumulate); break;
+        }
+    }
+}
+
+/* Y[n][out] = X[n][in] W^T (+ Y if accumulate), W row-major [out][ldw] as torch.nn.Linear
+ * (ldw >= in: W may be the first `in` columns of a wider matrix). A few rows (a decoder step):
+ * cap_rows_times_wt; many (the 49 annotation vectors): OpenBLAS. */
+static void linear_ld(const float *X, int n, int in, const float *W, int ldw, int out, float *Y,
+                      int accumulate)
+{
+    if (n <= 2 * ROWS_MAX)
+        cap_rows_times_wt(X, n, in, in, W, ldw, out, Y, out, accumulate);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, X, in, W, ldw,
+                    accumulate ? 1.0f : 0.0f, Y, out);
+}
+
 static void linear(const float *X, int n, int in, const float *W, int out, float *Y,
                    int accumulate)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, X, in, W, in,
-                accumulate ? 1.0f : 0.0f, Y, out);
+    linear_ld(X, n, in, W, in, out, Y, accumulate);
 }
 
 static void add_bias(float *Y, int n, int out, const float *b)
@@ -39,14 +194,24 @@ cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations
     ann->a = a;
     ann->L = L;
     ann->att_a = malloc(sizeof(float) * (size_t)L * A);
+    ann->ctx_gates = malloc(sizeof(float) * (size_t)L * 4 * H);
+    ann->ctx_out = malloc(sizeof(float) * (size_t)L * cf->embed_dim);
     float *mean = calloc((size_t)D, sizeof(float));
-    if (!ann->att_a || !mean) {
+    if (!ann->att_a || !ann->ctx_gates || !ann->ctx_out || !mean) {
         free(mean);
         cap_annotations_free(ann);
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory in decoder");
     }
+    const int M = cf->embed_dim;
     linear(a, L, D, w->att_feature_w, A, ann->att_a, 0);
     add_bias(ann->att_a, L, A, w->att_feature_b);
+    /* The LSTM's and the deep output's context weights applied to every a_i, once per image:
+     * W_x[:, M:] z_t = beta_t sum_i alpha_ti (W_x[:, M:] a_i), likewise L_z z_t. Each step then
+     * multiplies by the L = 49 alpha weights instead of reading the 4H x D and M x D
+     * matrices (6.5 MB) again, and z_t itself is never formed. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, 4 * H, D, 1.0f, a, D,
+                w->lstm_w_ih + M, M + D, 0.0f, ann->ctx_gates, 4 * H);
+    linear(a, L, D, w->out_context_w, M, ann->ctx_out, 0);
     for (int i = 0; i < L; i++)
         for (int d = 0; d < D; d++)
             mean[d] += a[(size_t)i * D + d];
@@ -63,7 +228,9 @@ cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations
 void cap_annotations_free(cap_annotations *ann)
 {
     free(ann->att_a);
-    ann->att_a = NULL;
+    free(ann->ctx_gates);
+    free(ann->ctx_out);
+    ann->att_a = ann->ctx_gates = ann->ctx_out = NULL;
 }
 
 cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step_buf *buf,
@@ -71,13 +238,14 @@ cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step
 {
     const cap_model_config *cf = &m->config;
     const size_t n = (size_t)max_beams, L = (size_t)cf->grid_rows * cf->grid_cols,
-                 D = (size_t)cf->feature_dim, M = (size_t)cf->embed_dim,
+                 M = (size_t)cf->embed_dim,
                  A = (size_t)cf->attention_dim, H = (size_t)cf->hidden_dim,
                  V = (size_t)cf->vocab_size;
     memset(buf, 0, sizeof *buf);
     buf->max_beams = max_beams;
     buf->att_h = malloc(sizeof(float) * n * A);
-    buf->x = malloc(sizeof(float) * n * (M + D));
+    buf->emb = malloc(sizeof(float) * n * M);
+    buf->alpha_beta = malloc(sizeof(float) * n * L);
     buf->gates = malloc(sizeof(float) * n * 4 * H);
     buf->out = malloc(sizeof(float) * n * M);
     buf->logits = malloc(sizeof(float) * n * V);
@@ -85,7 +253,7 @@ cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step
     buf->beta = malloc(sizeof(float) * n);
     buf->h = malloc(sizeof(float) * n * H);
     buf->c = malloc(sizeof(float) * n * H);
-    if (!buf->att_h || !buf->x || !buf->gates || !buf->out || !buf->logits || !buf->alpha ||
+    if (!buf->att_h || !buf->emb || !buf->alpha_beta || !buf->gates || !buf->out || !buf->logits || !buf->alpha ||
         !buf->beta || !buf->h || !buf->c) {
         cap_decoder_free(buf);
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory in decoder");
@@ -96,7 +264,8 @@ cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step
 void cap_decoder_free(cap_decoder_step_buf *buf)
 {
     free(buf->att_h);
-    free(buf->x);
+    free(buf->emb);
+    free(buf->alpha_beta);
     free(buf->gates);
     free(buf->out);
     free(buf->logits);
@@ -107,27 +276,22 @@ void cap_decoder_free(cap_decoder_step_buf *buf)
     memset(buf, 0, sizeof *buf);
 }
 
-/* Eqs. (4)-(6): alpha_t = softmax_i(w_e^T tanh(att_a_i + W_h h + b_h) + b_e), beta_t, and
- * z_t = beta_t * sum_i alpha_ti a_i written into x[b][M:M+D]. */
+/* Eqs. (4)-(5) and the gate: alpha_t = softmax_i(w_e^T tanh(att_a_i + W_h h + b_h) + b_e),
+ * beta_t = sigmoid(w_b^T h + b_b), and alpha_beta = beta_t * alpha_t, the weights that give
+ * z_t = sum_i alpha_beta_i a_i (eq. 6). */
 static void attend(const cap_model *m, const cap_annotations *ann, int n, const float *h_prev,
                    cap_decoder_step_buf *buf)
 {
     const cap_decoder_weights *w = &m->decoder;
-    const int L = ann->L, D = m->config.feature_dim, A = m->config.attention_dim,
-              H = m->config.hidden_dim, M = m->config.embed_dim;
+    const int L = ann->L, A = m->config.attention_dim, H = m->config.hidden_dim;
     linear(h_prev, n, H, w->att_hidden_w, A, buf->att_h, 0);
     add_bias(buf->att_h, n, A, w->att_hidden_b);
     for (int b = 0; b < n; b++) {
         const float *ah = buf->att_h + (size_t)b * A;
         float *alpha = buf->alpha + (size_t)b * L, emax = -INFINITY, sum = 0.0f;
-        for (int i = 0; i < L; i++) {
-            const float *aa = ann->att_a + (size_t)i * A;
-            float e = w->att_score_b[0];
-            for (int j = 0; j < A; j++)
-                e += w->att_score_w[j] * tanhf(aa[j] + ah[j]);
-            alpha[i] = e;
-            emax = e > emax ? e : emax;
-        }
+        cap_attention_energies(ann->att_a, ah, w->att_score_w, w->att_score_b[0], L, A, alpha);
+        for (int i = 0; i < L; i++)
+            emax = alpha[i] > emax ? alpha[i] : emax;
         for (int i = 0; i < L; i++) {
             alpha[i] = expf(alpha[i] - emax);
             sum += alpha[i];
@@ -138,27 +302,27 @@ static void attend(const cap_model *m, const cap_annotations *ann, int n, const 
         for (int j = 0; j < H; j++)
             gate += w->beta_gate_w[j] * h_prev[(size_t)b * H + j];
         buf->beta[b] = sigmoidf(gate);
+        for (int i = 0; i < L; i++)
+            buf->alpha_beta[(size_t)b * L + i] = buf->beta[b] * alpha[i];
     }
-    /* z = alpha a for all beams in one GEMM, then scaled by beta. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, D, L, 1.0f, buf->alpha, L, ann->a,
-                D, 0.0f, buf->x + M, M + D);
-    for (int b = 0; b < n; b++)
-        cblas_sscal(D, buf->beta[b], buf->x + (size_t)b * (M + D) + M, 1);
 }
 
 void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, const int *prev,
                       const float *h_prev, const float *c_prev, cap_decoder_step_buf *buf)
 {
     const cap_decoder_weights *w = &m->decoder;
-    const int D = m->config.feature_dim, M = m->config.embed_dim, H = m->config.hidden_dim,
-              V = m->config.vocab_size;
+    const int L = ann->L, D = m->config.feature_dim, M = m->config.embed_dim,
+              H = m->config.hidden_dim, V = m->config.vocab_size;
     for (int b = 0; b < n; b++)
-        memcpy(buf->x + (size_t)b * (M + D), w->embedding + (size_t)prev[b] * M,
+        memcpy(buf->emb + (size_t)b * M, w->embedding + (size_t)prev[b] * M,
                sizeof(float) * (size_t)M);
     attend(m, ann, n, h_prev, buf);
 
-    /* Eqs. (1)-(3): gates = W_x [E y; z] + b_x + W_hh h + b_hh, PyTorch order i, f, g, o. */
-    linear(buf->x, n, M + D, w->lstm_w_ih, 4 * H, buf->gates, 0);
+    /* Eqs. (1)-(3): gates = W_x [E y; z] + b_x + W_hh h + b_hh, PyTorch order i, f, g, o,
+     * with W_x[:, M:] z = alpha_beta ctx_gates (see cap_decoder_begin). */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 4 * H, L, 1.0f, buf->alpha_beta, L,
+                ann->ctx_gates, 4 * H, 0.0f, buf->gates, 4 * H);
+    linear_ld(buf->emb, n, M, w->lstm_w_ih, M + D, 4 * H, buf->gates, 1);
     linear(h_prev, n, H, w->lstm_w_hh, 4 * H, buf->gates, 1);
     add_bias(buf->gates, n, 4 * H, w->lstm_b_ih);
     add_bias(buf->gates, n, 4 * H, w->lstm_b_hh);
@@ -174,12 +338,12 @@ void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, con
         }
     }
 
-    /* Eq. (7), deep output: logits = L_o (E y + L_h h_t + L_z z_t) + b_o. */
-    for (int b = 0; b < n; b++)
-        memcpy(buf->out + (size_t)b * M, buf->x + (size_t)b * (M + D), sizeof(float) * (size_t)M);
+    /* Eq. (7), deep output: logits = L_o (E y + L_h h_t + L_z z_t) + b_o,
+     * with L_z z = alpha_beta ctx_out. */
+    memcpy(buf->out, buf->emb, sizeof(float) * (size_t)n * M);
     linear(buf->h, n, H, w->out_hidden_w, M, buf->out, 1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, M, D, 1.0f, buf->x + M, M + D,
-                w->out_context_w, D, 1.0f, buf->out, M);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, M, L, 1.0f, buf->alpha_beta, L,
+                ann->ctx_out, M, 1.0f, buf->out, M);
     linear(buf->out, n, M, w->out_logits_w, V, buf->logits, 0);
     add_bias(buf->logits, n, V, w->out_logits_b);
 }

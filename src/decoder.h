@@ -10,6 +10,8 @@
 typedef struct cap_annotations {
     const float *a; /* [L][D] annotation vectors (encoder output), borrowed */
     float *att_a;   /* [L][A] W_a a_i + b_a: the image's half of the attention MLP, owned */
+    float *ctx_gates; /* [L][4H] W_x[:, M:] a_i: the LSTM input weights on each a_i, owned */
+    float *ctx_out;   /* [L][M]  L_z a_i: the deep output's context weights on each a_i, owned */
     int L;
 } cap_annotations;
 
@@ -17,7 +19,8 @@ typedef struct cap_annotations {
 typedef struct cap_decoder_step_buf {
     int max_beams;
     float *att_h;  /* [n][A]   W_h h_{t-1} + b_h */
-    float *x;      /* [n][M+D] LSTM input [E y_{t-1}; z_t] */
+    float *emb;    /* [n][M]   E y_{t-1} */
+    float *alpha_beta; /* [n][L] beta_t * alpha_t: z_t = sum_i alpha_beta_i a_i */
     float *gates;  /* [n][4H]  */
     float *out;    /* [n][M]   E y_{t-1} + L_h h_t + L_z z_t */
     float *logits; /* [n][V]   output: unnormalised log-probabilities */
@@ -26,7 +29,7 @@ typedef struct cap_decoder_step_buf {
     float *h, *c;  /* [n][H]   output: the new LSTM state */
 } cap_decoder_step_buf;
 
-/* Compute att_a for a (L x D, borrowed, must outlive ann) and the initial state h0, c0 ([H]
+/* Compute att_a, ctx_gates and ctx_out for a (L x D, borrowed, must outlive ann) and the initial state h0, c0 ([H]
  * each, caller-allocated): h0 = W_init_h mean_i(a_i) + b. Errors: CAP_ERR_NOMEM. */
 cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations *ann, float *h0,
                              float *c0, cap_error *err);
@@ -44,5 +47,20 @@ void cap_decoder_free(cap_decoder_step_buf *buf);
  */
 void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, const int *prev,
                       const float *h_prev, const float *c_prev, cap_decoder_step_buf *buf);
+
+/* Attention energies e_i = b_e + w_e^T tanh(att_a_i + ah) for i < L (eq. 4), att_a [L][A]:
+ * the fast version (vectorised tanh approximation) and the plain one with libm's tanhf that
+ * tests/test_kernels.c checks it against; cap_tanhf_approx is the approximation alone. */
+void cap_attention_energies(const float *att_a, const float *ah, const float *we, float be, int L,
+                            int A, float *e);
+void cap_attention_energies_naive(const float *att_a, const float *ah, const float *we, float be,
+                                  int L, int A, float *e);
+float cap_tanhf_approx(float x);
+
+/* Y[b][j] = sum_k X[b][k] W[j][k] (+ Y[b][j] if accumulate) for b < n, j < out, k < in, with
+ * row strides ldx, ldw, ldy: a decoder step's rows (the beams) times a torch.nn.Linear weight,
+ * reading each weight row once (tested against the plain loop in tests/test_kernels.c). */
+void cap_rows_times_wt(const float *X, int n, int in, int ldx, const float *W, int ldw, int out,
+                       float *Y, int ldy, int accumulate);
 
 #endif

@@ -23,4 +23,28 @@ void cap_encoder_input(const cap_image *image224, float *x);
 cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, float *a,
                                cap_error *err);
 
+/* Where the encoder's time goes, for tools/bench.py (tests/bench_stages.c). */
+enum { CAP_STAGE_CONV0, CAP_STAGE_POINTWISE, CAP_STAGE_DEPTHWISE, CAP_STAGE_OTHER, CAP_STAGES };
+typedef struct cap_encoder_profile {
+    double seconds[CAP_STAGES]; /* accumulated wall time per kind of layer */
+    double flops[CAP_STAGES];   /* accumulated floating-point operations (2 per multiply-add) */
+} cap_encoder_profile;
+
+/* cap_encoder_forward, adding each layer's time and FLOPs to *prof (zero it first). */
+cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const float *x, float *a,
+                                        cap_encoder_profile *prof, cap_error *err);
+
+/*
+ * Depthwise 3x3 convolution + bias + ReLU6 with TF 'SAME' padding on x [c][h][w] (CHW),
+ * stride 1 or 2, weights k [c][3][3], bias b [c]; writes y [c][ceil(h/s)][ceil(w/s)].
+ * When x_bias [c] is not NULL the input is read as ReLU6(x + x_bias[channel]) (the previous
+ * 1x1 convolution's bias and activation, fused; the padding stays 0).
+ * cap_depthwise3x3 is the fast kernel (padded planes, no bounds checks in its loops, SIMD);
+ * cap_depthwise3x3_naive the plain loop it is tested against (tests/test_kernels.c).
+ */
+void cap_depthwise3x3(const float *x, const float *x_bias, int c, int h, int w, int stride,
+                      const float *k, const float *b, float *y);
+void cap_depthwise3x3_naive(const float *x, const float *x_bias, int c, int h, int w, int stride,
+                            const float *k, const float *b, float *y);
+
 #endif

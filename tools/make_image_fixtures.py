@@ -242,6 +242,129 @@ def make_jpegs():
     jpeg_fixture("jpeg_cmyk.jpg", cmyk, quality=90)
 
 
+# ---------------------------------------------------------------- YCCK --
+
+# Pillow writes CMYK JPEGs untransformed (Adobe transform 0) and cannot write YCCK
+# (transform 2), which Photoshop does. libjpeg can: this helper, compiled at generation
+# time with the build's own compiler and libjpeg, encodes raw CMYK from stdin as YCCK.
+YCCK_WRITER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <jpeglib.h>
+int main(int argc, char **argv)
+{
+    int w = atoi(argv[1]), h = atoi(argv[2]);
+    unsigned char *px = malloc((size_t)w * h * 4);
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    if (!px || fread(px, 4, (size_t)w * h, stdin) != (size_t)w * h)
+        return 1;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, stdout);
+    c.image_width = w;
+    c.image_height = h;
+    c.input_components = 4;
+    c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_colorspace(&c, JCS_YCCK);
+    jpeg_set_quality(&c, 90, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    for (int y = 0; y < h; y++) {
+        JSAMPROW row = px + (size_t)y * w * 4;
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    return 0;
+}
+"""
+
+
+def ycck_jpeg(cmyk):
+    """YCCK JPEG bytes of an H x W x 4 uint8 array (Adobe convention: stored inverted)."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = os.path.join(tmp, "ycck.c"), os.path.join(tmp, "ycck")
+        with open(src, "w") as f:
+            f.write(YCCK_WRITER)
+        subprocess.run(["cc", "-O1", "-o", exe, src, "-ljpeg"], check=True)
+        h, w = cmyk.shape[:2]
+        return subprocess.run([exe, str(w), str(h)], input=cmyk.tobytes(),
+                              capture_output=True, check=True).stdout
+
+
+def make_ycck():
+    """jpeg_ycck.jpg: Adobe transform 2; expected pixels are Pillow's decode."""
+    cmyk = np.dstack([source_rgb(), source_alpha()]).astype(np.uint8)
+    data = ycck_jpeg(255 - cmyk)  # Adobe CMYK JPEGs store inverted samples
+    i = data.find(b"Adobe")
+    assert i > 0 and data[i + 11] == 2, "not an Adobe YCCK JPEG"
+    write("jpeg_ycck.jpg", data)
+    img = Image.open(os.path.join(OUT, "jpeg_ycck.jpg"))
+    assert img.mode == "CMYK"
+    expect("jpeg_ycck.jpg", np.asarray(img.convert("RGB")))
+
+
+# ---------------------------------------------------------------- EXIF orientation --
+
+# The inverse of each orientation's transpose: applied to an upright image it gives the
+# pixels a camera would store with that tag (orientation 6: sensor image rotated 90
+# degrees counter-clockwise, which exif_transpose turns back by ROTATE_270).
+STORED = {1: None, 2: Image.FLIP_LEFT_RIGHT, 3: Image.ROTATE_180, 4: Image.FLIP_TOP_BOTTOM,
+          5: Image.TRANSPOSE, 6: Image.ROTATE_90, 7: Image.TRANSVERSE, 8: Image.ROTATE_270}
+
+
+def exif_orientation_app1(orientation, big_endian=True, long_type=False):
+    """A minimal EXIF block, written by hand so the bytes are known exactly: TIFF header,
+    IFD0 with one SHORT (or, off-standard, LONG) entry 0x0112, no next IFD. Pillow writes
+    it as the APP1 payload."""
+    e = ">" if big_endian else "<"
+    tiff = (b"MM" if big_endian else b"II") + struct.pack(e + "HI", 42, 8)
+    value = (struct.pack(e + "I", orientation) if long_type
+             else struct.pack(e + "HH", orientation, 0))
+    ifd = struct.pack(e + "H", 1) + struct.pack(e + "HHI", 0x0112, 4 if long_type else 3, 1) + value
+    return b"Exif\0\0" + tiff + ifd + struct.pack(e + "I", 0)
+
+
+def exif_fixture(name, upright, orientation, big_endian=True, long_type=False, **options):
+    """Expected pixels: Pillow's exif_transpose of its own decode, which is what
+    tools/prepare_data.py's load_rgb computes; transposing is exact on decoded pixels."""
+    from PIL import ImageOps
+    stored = upright.transpose(STORED[orientation]) if STORED[orientation] is not None else upright
+    write(name, jpeg_bytes(stored, exif=exif_orientation_app1(orientation, big_endian, long_type),
+                           **options))
+    img = Image.open(os.path.join(OUT, name))
+    assert img.getexif().get(0x0112) == orientation
+    out = ImageOps.exif_transpose(img).convert("RGB")
+    assert out.size == upright.size
+    expect(name, np.asarray(out))
+
+
+def make_exif():
+    upright = Image.fromarray(source_rgb())  # 13 x 9: a swapped result cannot pass as unswapped
+    for o in range(1, 9):
+        exif_fixture("jpeg_exif_o%d.jpg" % o, upright, o, big_endian=o % 2 == 0, quality=90)
+    exif_fixture("jpeg_exif_o8_long.jpg", upright, 8, big_endian=False, long_type=True,
+                 quality=90)
+    # Out-of-range and damaged tags: the image is decoded as stored.
+    for label, payload in (("o9", exif_orientation_app1(9)),
+                           ("truncated", exif_orientation_app1(6)[:20]),
+                           ("badifd", exif_orientation_app1(6)[:10] + b"\xff\xff\xff\x00"
+                            + exif_orientation_app1(6)[14:])):
+        name = "jpeg_exif_%s.jpg" % label
+        write(name, jpeg_bytes(upright, exif=payload, quality=90))
+        expect(name, np.asarray(Image.open(os.path.join(OUT, name)).convert("RGB")))
+    # A phone-style photo: assets/pets.jpg stored sideways with orientation 6 (re-encoded,
+    # so it equals the upright original only within JPEG noise; tests/test_image.c and
+    # tests/test_bad_inputs.py compare it with the original).
+    pets = Image.open(os.path.join(ASSETS, "pets.jpg")).convert("RGB")
+    # pets.jpg is 4:4:4; keeping that (subsampling=0) holds the re-encoding error to a mean
+    # of 1.3 and a max of 14 grey levels.
+    write("phone_pets_o6.jpg", jpeg_bytes(pets.transpose(Image.ROTATE_90), quality=95,
+                                          subsampling=0, exif=exif_orientation_app1(6)))
+
+
 # ---------------------------------------------------------------- resizing --
 
 def resize_fixture(name, img, size):
@@ -332,6 +455,8 @@ def main():
     make_resizes()
     make_asset_hashes()
     make_bad()
+    make_exif()  # after the others: it draws from rng, and the fixtures above must not change
+    make_ycck()
     write("fixtures.txt", "".join("%s %d %d\n" % item for item in listing).encode())
     total = sum(os.path.getsize(os.path.join(OUT, n)) for n in os.listdir(OUT))
     print("%d files, %d bytes in %s" % (len(os.listdir(OUT)), total, OUT), file=sys.stderr)

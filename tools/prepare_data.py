@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decoder_model  # noqa: E402
@@ -34,8 +34,13 @@ SHARED = os.path.join(HERE, "..", "..", "shared")
 
 def load_rgb(path, size=mobilenet_v2.INPUT_SIZE):
     """Decode to RGB and squash to size x size (Pillow BILINEAR), as the C loader does.
-    Alpha is composited over white, matching src/image.c."""
+    Alpha is composited over white, matching src/image.c. A JPEG's EXIF orientation is
+    applied first, as src/image.c does (only for JPEGs: the C loader ignores a PNG's eXIf).
+    None of the Flickr8k images carries an orientation tag, so the cached features are
+    unchanged by this."""
     im = Image.open(path)
+    if im.format == "JPEG":
+        im = ImageOps.exif_transpose(im)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

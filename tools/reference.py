@@ -3,9 +3,14 @@
 images exactly as the C program does (same decoding of files, same 224x224 squash, same beam
 search rules as src/beam.c). It is the oracle for the C tests (tools/make_goldens.py).
 
-  /usr/bin/python3 tools/reference.py [--model PATH] [--beam N] [--max-len N] IMAGE...
+  /usr/bin/python3 tools/reference.py [--model PATH] [--beam N] [--max-len N]
+                                      [--batch N] [--threads N] IMAGE...
 
 One image prints its caption; several print PATH<TAB>CAPTION lines, like `caption`.
+Several images are captioned --batch at a time (default 32): one encoder forward pass over the
+batch, then one beam search for the whole batch, every live hypothesis of every image a row of
+the same decoder step (Captioner.caption_batch). --batch 1 runs the one-image path
+(Captioner.caption) for each image.
 """
 import argparse
 import os
@@ -91,6 +96,99 @@ class Captioner:
         done.sort(key=lambda x: -x["logprob"])
         return done + [dict(x, finished=False) for x in live]
 
+    @torch.no_grad()
+    def features_batch(self, rgbs):
+        """list of (224, 224, 3) uint8 -> a (B, L, D)."""
+        x = torch.cat([mobilenet_v2.preprocess(r) for r in rgbs])
+        return self.encoder(x).flatten(2).transpose(1, 2)
+
+    def _select(self, scores, want):
+        """Flat indices of the `want` best finite scores, best first, ties to the lower index:
+        exactly np.argsort(-scores, kind="stable")[:want] without -inf, in O(n)."""
+        if want <= 0:
+            return []
+        finite = np.isfinite(scores)
+        if want < scores.size:
+            kth = -np.partition(-scores, want - 1)[want - 1]
+            cand = np.nonzero((scores >= kth) & finite)[0]
+        else:
+            cand = np.nonzero(finite)[0]
+        cand = cand[np.lexsort((cand, -scores[cand]))]
+        return cand[:want].tolist()
+
+    @torch.no_grad()
+    def beam_search_batch(self, feats, beam=3, max_len=20):
+        """beam_search for B images at once: every step runs the live hypotheses of all images
+        as the rows of one decoder step, then each image selects as beam_search does.
+        feats (B, L, D). Returns a list of B n-best lists."""
+        dec, V, end = self.decoder, self.config["vocab_size"], self.config["token_end"]
+        B = feats.shape[0]
+        att_a_all = dec.att_feature(feats)
+        h, c = dec.init_state(feats)
+        live = [[dict(tokens=[], logprob=0.0, alphas=[], betas=[])] for _ in range(B)]
+        done = [[] for _ in range(B)]
+        img = list(range(B))  # image of each row
+        prev = torch.full((B,), self.config["token_start"], dtype=torch.long)
+        for _ in range(max_len):
+            if not img:
+                break
+            idx = torch.tensor(img)
+            logits, h, c, alpha, beta = dec.step(feats[idx], att_a_all[idx], dec.embedding(prev),
+                                                 h, c)
+            lp = self.log_probs(logits).numpy()
+            rows, tokens, new_img, row0 = [], [], [], 0
+            for i in range(B):
+                n = len(live[i])
+                if n == 0:
+                    continue
+                base = np.array([x["logprob"] for x in live[i]], dtype=np.float32)
+                scores = (base[:, None] + lp[row0:row0 + n]).astype(np.float32).ravel()
+                new_live = []
+                for flat in self._select(scores, beam - len(done[i])):
+                    b, tok = divmod(int(flat), V)
+                    hyp = live[i][b]
+                    if tok == end:
+                        done[i].append(dict(hyp, logprob=float(scores[flat]), finished=True))
+                        continue
+                    new_live.append(dict(tokens=hyp["tokens"] + [tok],
+                                         logprob=float(scores[flat]),
+                                         alphas=hyp["alphas"] + [alpha[row0 + b].numpy()],
+                                         betas=hyp["betas"] + [float(beta[row0 + b])]))
+                    rows.append(row0 + b)
+                    tokens.append(tok)
+                    new_img.append(i)
+                row0 += n
+                live[i] = new_live if len(done[i]) < beam else []
+                if len(done[i]) >= beam:  # finished: its unselected rows are dropped too
+                    drop = len(new_live)
+                    if drop:
+                        del rows[-drop:], tokens[-drop:], new_img[-drop:]
+            img = new_img
+            if rows:
+                h, c = h[rows], c[rows]
+                prev = torch.tensor(tokens, dtype=torch.long)
+        out = []
+        for i in range(B):
+            done[i].sort(key=lambda x: -x["logprob"])
+            out.append(done[i] + [dict(x, finished=False) for x in live[i]])
+        return out
+
+    def caption_batch(self, paths, beam=3, max_len=20):
+        """Caption several files: list of (path, caption or None, error or None), in order.
+        Files that cannot be read are reported and skipped, the rest run as one batch."""
+        rgbs, ok, results = [], [], {}
+        for p in paths:
+            try:
+                rgbs.append(load_rgb(p))
+                ok.append(p)
+            except (OSError, ValueError) as e:
+                results[p] = (None, e)
+        if ok:
+            for p, nbest in zip(ok, self.beam_search_batch(self.features_batch(rgbs), beam,
+                                                            max_len)):
+                results[p] = (" ".join(self.vocab[t] for t in nbest[0]["tokens"]), None)
+        return [(p, *results[p]) for p in paths]
+
     def caption(self, path, beam=3, max_len=20):
         best = self.beam_search(self.features(load_rgb(path)), beam, max_len)[0]
         return " ".join(self.vocab[t] for t in best["tokens"])
@@ -103,18 +201,28 @@ def main():
     ap.add_argument("--beam", type=int, default=3)
     ap.add_argument("--max-len", type=int, default=20)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--batch", type=int, default=32,
+                    help="images per encoder pass and beam search (1: one at a time)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cap = Captioner(args.model)
     status = 0
-    for p in args.images:
-        try:
-            text = cap.caption(p, args.beam, args.max_len)
-        except (OSError, ValueError) as e:
-            print("reference: %s: %s" % (p, e), file=sys.stderr)
-            status = 1
-            continue
-        print(text if len(args.images) == 1 else "%s\t%s" % (p, text), flush=True)
+    single = len(args.images) == 1
+    for start in range(0, len(args.images), max(args.batch, 1)):
+        chunk = args.images[start:start + max(args.batch, 1)]
+        if len(chunk) == 1:
+            try:
+                done = [(chunk[0], cap.caption(chunk[0], args.beam, args.max_len), None)]
+            except (OSError, ValueError) as e:
+                done = [(chunk[0], None, e)]
+        else:
+            done = cap.caption_batch(chunk, args.beam, args.max_len)
+        for p, text, e in done:
+            if e is not None:
+                print("reference: %s: %s" % (p, e), file=sys.stderr)
+                status = 1
+                continue
+            print(text if single else "%s\t%s" % (p, text), flush=True)
     sys.exit(status)
 
 

@@ -185,7 +185,7 @@ static int walk_dir(walker *w, const char *dir, const struct stat *st, const anc
         n++;
     }
     closedir(d);
-    if (rc == 0)
+    if (rc == 0 && n > 1) /* names is NULL for an empty folder; qsort's pointer is nonnull */
         qsort(names, n, sizeof *names, by_name);
 
     size_t dlen = strlen(dir);

@@ -97,6 +97,7 @@ static int run_viewer(const cap_model *model, const cli_options *opt)
 
 int main(int argc, char **argv)
 {
+    /* The OpenBLAS kernel set is chosen when libcaption loads (src/caption.c). */
     cli_options opt;
     switch (parse_options(argc, argv, &opt)) {
     case PARSE_RUN: break;

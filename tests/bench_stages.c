@@ -1,0 +1,179 @@
+/* bench_stages.c - per-stage times of the C captioner and the machine's sgemm rate, for
+ * tools/bench.py (issue 6). Not a test: it prints numbers.
+ *
+ *   bench_stages MODEL BEAM REPEAT IMAGE...
+ *
+ * Runs the library's stages one by one on each image, REPEAT times, single-threaded BLAS
+ * unless $CAPTION_BENCH_THREADS says otherwise, with the same OpenBLAS kernel choice as the
+ * `caption` program (made when libcaption loads, src/caption.c), and prints `key value` lines:
+ *   core NAME                       the OpenBLAS kernel set in use
+ *   decode_ms / resize_ms / encoder_ms / decoder_ms   median per image
+ *   enc_conv0_ms, enc_pointwise_ms, enc_depthwise_ms, enc_other_ms   medians per image
+ *   enc_gflop, enc_pointwise_gflop, enc_depthwise_gflop   FLOPs of one forward pass (x 1e9)
+ *   sgemm1024_gflops                best of 5 square 1024^3 sgemm
+ *   sgemm_encoder_gflops            the encoder's own 1x1-convolution GEMM shapes, best of 5
+ */
+#include "beam.h"
+#include "caption.h"
+#include "encoder.h"
+#include "model.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static float *random_matrix(size_t n)
+{
+    float *m = malloc(sizeof(float) * n);
+    for (size_t i = 0; m && i < n; i++)
+        m[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    return m;
+}
+
+/* GFLOP/s of C[m][n] = A[m][k] B[k][n], best of `reps`. */
+static double sgemm_rate(int m, int n, int k, int reps)
+{
+    float *a = random_matrix((size_t)m * k), *b = random_matrix((size_t)k * n),
+          *c = random_matrix((size_t)m * n);
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        const double t = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f,
+                    c, n);
+        const double dt = now_s() - t;
+        best = dt < best ? dt : best;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * m * n * k / best / 1e9;
+}
+
+/* The encoder's pointwise GEMMs (cout x HW x cin), run back to back like the encoder does. */
+static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
+{
+    double best = 1e30, flops = 0.0;
+    float *x = random_matrix(96 * 112 * 112), *y = random_matrix(96 * 112 * 112);
+    for (int r = 0; r < reps; r++) {
+        double t = now_s(), f = 0.0;
+        int side = 112;
+        for (int b = 0; b < CAP_ENCODER_BLOCKS; b++) {
+            const cap_block *blk = &w->blocks[b];
+            const int in_hw = side * side;
+            side = (side + blk->depthwise.stride - 1) / blk->depthwise.stride;
+            const int out_hw = side * side;
+            const cap_conv *convs[2] = {&blk->expand, &blk->project};
+            const int hws[2] = {in_hw, out_hw};
+            for (int i = 0; i < 2; i++) {
+                const cap_conv *cv = convs[i];
+                if (!cv->w)
+                    continue;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, hws[i],
+                            cv->cin, 1.0f, cv->w, cv->cin, x, hws[i], 0.0f, y, hws[i]);
+                f += 2.0 * cv->cout * hws[i] * cv->cin;
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->conv1.cout, 49, w->conv1.cin,
+                    1.0f, w->conv1.w, w->conv1.cin, x, 49, 0.0f, y, 49);
+        f += 2.0 * w->conv1.cout * 49 * w->conv1.cin;
+        t = now_s() - t;
+        best = t < best ? t : best;
+        flops = f;
+    }
+    free(x), free(y);
+    return flops / best / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: bench_stages MODEL BEAM REPEAT IMAGE...\n");
+        return 2;
+    }
+    const char *threads = getenv("CAPTION_BENCH_THREADS");
+    openblas_set_num_threads(threads ? atoi(threads) : 1);
+    cap_error err = {0};
+    cap_model *m = NULL;
+    if (cap_model_load(argv[1], &m, &err) != CAP_OK) {
+        fprintf(stderr, "bench_stages: %s: %s\n", argv[1], err.message);
+        return 1;
+    }
+    cap_options opt = cap_options_default();
+    opt.beam_size = atoi(argv[2]);
+    const int repeat = atoi(argv[3]), n_img = argc - 4, n = repeat * n_img;
+    enum { DECODE, RESIZE, ENCODER, DECODER, CONV0, POINTWISE, DEPTHWISE, OTHER, N_T };
+    double *t[N_T];
+    for (int i = 0; i < N_T; i++)
+        t[i] = calloc((size_t)n, sizeof(double));
+    float *x = malloc(sizeof(float) * 3 * 224 * 224), *a = malloc(sizeof(float) * 49 * 1280);
+    cap_encoder_profile prof = {0};
+    int k = 0;
+    for (int r = 0; r < repeat; r++)
+        for (int i = 0; i < n_img; i++, k++) {
+            cap_image img = {0}, sq = {0};
+            cap_result res = {0};
+            double t0 = now_s();
+            if (cap_image_load_file(argv[4 + i], &img, &err) != CAP_OK) {
+                fprintf(stderr, "bench_stages: %s: %s\n", argv[4 + i], err.message);
+                return 1;
+            }
+            double t1 = now_s();
+            cap_image_resize(&img, 224, 224, &sq, &err);
+            double t2 = now_s();
+            memset(&prof, 0, sizeof prof);
+            cap_encoder_input(&sq, x);
+            cap_encoder_forward_profiled(&m->encoder, x, a, &prof, &err);
+            double t3 = now_s();
+            cap_beam_search(m, a, &opt, &res, &err);
+            double t4 = now_s();
+            t[DECODE][k] = t1 - t0;
+            t[RESIZE][k] = t2 - t1;
+            t[ENCODER][k] = t3 - t2;
+            t[DECODER][k] = t4 - t3;
+            for (int s = 0; s < CAP_STAGES; s++)
+                t[CONV0 + s][k] = prof.seconds[s];
+            cap_result_free(&res);
+            cap_image_free(&img);
+            cap_image_free(&sq);
+        }
+    static const char *names[N_T] = {"decode_ms", "resize_ms", "encoder_ms", "decoder_ms",
+                                     "enc_conv0_ms", "enc_pointwise_ms", "enc_depthwise_ms",
+                                     "enc_other_ms"};
+    printf("core %s\n", openblas_get_corename());
+    printf("images %d\nrepeat %d\n", n_img, repeat);
+    for (int i = 0; i < N_T; i++)
+        printf("%s %.3f\n", names[i], 1e3 * median(t[i], n));
+    double total = 0.0;
+    for (int s = 0; s < CAP_STAGES; s++)
+        total += prof.flops[s];
+    printf("enc_gflop %.4f\n", total / 1e9);
+    printf("enc_conv0_gflop %.4f\n", prof.flops[CAP_STAGE_CONV0] / 1e9);
+    printf("enc_pointwise_gflop %.4f\n", prof.flops[CAP_STAGE_POINTWISE] / 1e9);
+    printf("enc_depthwise_gflop %.4f\n", prof.flops[CAP_STAGE_DEPTHWISE] / 1e9);
+    printf("sgemm1024_gflops %.2f\n", sgemm_rate(1024, 1024, 1024, 5));
+    printf("sgemm_encoder_gflops %.2f\n", sgemm_encoder_rate(&m->encoder, 5));
+    for (int i = 0; i < N_T; i++)
+        free(t[i]);
+    free(x), free(a);
+    cap_model_free(m);
+    return 0;
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Build the libFuzzer targets with clang (ASan + UBSan) against the library sources and run
+# each for SECONDS on one core (one process, no -jobs/-workers: those would fork children
+# logging to ./fuzz-N.log), one after another, from its committed seed corpus.
+#   tests/fuzz/run.sh SECONDS [jpeg] [png] [model]     (default: all three)
+# Needs: apt-get install -y clang libclang-rt-14-dev libjpeg62-turbo-dev libpng-dev libexif-dev
+# Builds in $FUZZ_BUILD (default /tmp/caption-fuzz); new corpus entries go to
+# $FUZZ_BUILD/corpus-NAME (the committed seeds are only read), crashes to
+# $FUZZ_BUILD/artifacts-NAME/. Exit status 1 if any target found a crash.
+set -euo pipefail
+secs=${1:?usage: run.sh SECONDS [jpeg|png|model]...}
+shift
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(jpeg png model)
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${FUZZ_BUILD:-/tmp/caption-fuzz}
+cc=${CC_FUZZ:-clang}
+mkdir -p "$out"
+
+cflags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
+        -fno-sanitize-recover=undefined -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+        -Wall -Wextra -I"$root/include" -I"$root/src")
+libs=($(pkg-config --libs libjpeg libpng libexif zlib) -lm)
+srcs=("$root/src/error.c" "$root/src/image.c" "$root/src/resize.c" "$root/src/model.c")
+
+status=0
+for t in "${targets[@]}"; do
+    bin=$out/fuzz_$t
+    "$cc" "${cflags[@]}" -o "$bin" "$here/fuzz_$t.c" "${srcs[@]}" "${libs[@]}"
+    mkdir -p "$out/corpus-$t" "$out/artifacts-$t"
+    dict=()
+    [ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
+    log=$out/fuzz_$t.log
+    echo "== fuzz_$t: $secs s, log $log"
+    # -rss_limit_mb: the 100-megapixel cap allows a 300 MB image plus libjpeg's buffers.
+    set +e
+    "$bin" -max_total_time="$secs" -print_final_stats=1 \
+        -rss_limit_mb=4096 -malloc_limit_mb=2048 -max_len=200000 -timeout=30 \
+        -artifact_prefix="$out/artifacts-$t/" "${dict[@]}" \
+        "$out/corpus-$t" "$here/corpus/$t" >"$log" 2>&1
+    rc=$?
+    set -e
+    # The last status line carries coverage (cov), features (ft) and exec/s.
+    grep -E '^#[0-9]+' "$log" | tail -n 1 || true
+    grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
+    crashes=$(find "$out/artifacts-$t" -type f | wc -l)
+    echo "fuzz_$t: exit $rc, crash/leak/timeout artifacts: $crashes"
+    [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ] || status=1
+done
+exit $status

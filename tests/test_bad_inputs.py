@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""The bad-input corpus (issue 7) through the `caption` CLI: each case's exit status and
+message, one case per row of CASES.
+
+usage: test_bad_inputs.py CAPTION_EXE MODEL GOLDEN_DIR ASSETS_DIR
+The corpus is generated at test time by tools/make_bad_inputs.py (standard library only)
+into a temporary folder. A failing file must give exit status 1, nothing on stdout, and
+exactly one stderr line "caption: PATH: MESSAGE" containing the expected text; a file that
+must work gives exit status 0, no stderr, and, where named, the same caption as a photo
+in assets/ (tests/fixtures/golden/beam3.tsv).
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+EXE, MODEL, GOLDEN, ASSETS = sys.argv[1:5]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (file in the corpus, what it is, exit status, stderr substring or None for success,
+#  asset whose golden caption stdout must equal, or None).
+# "image": `caption --model MODEL FILE`; "model": `caption --model FILE assets/pets.jpg`.
+CASES = [
+    ("truncated_half.jpg", "image", 1, "truncated or corrupt JPEG data: premature end", None),
+    ("truncated_header.jpg", "image", 1, "truncated or corrupt JPEG data", None),
+    ("truncated_progressive.jpg", "image", 1, "truncated or corrupt JPEG data", None),
+    ("truncated_half.png", "image", 1, "truncated or corrupt PNG data: unexpected end", None),
+    ("truncated_header.png", "image", 1, "truncated or corrupt PNG data", None),
+    ("png_named.jpg", "image", 0, None, "bird.png"),
+    ("jpeg_named.png", "image", 0, None, "pets.jpg"),
+    ("text_named.jpg", "image", 1, "not a JPEG or PNG file", None),
+    ("nul_bytes.png", "image", 1, "not a JPEG or PNG file", None),
+    ("empty.jpg", "image", 1, "empty file", None),
+    ("missing.jpg", "image", 1, "no such file or directory", None),
+    ("unreadable.jpg", "image", 1, "permission denied", None),
+    ("bomb_20000x20000.png", "image", 1,
+     "image is 20000x20000 pixels, the limit is 100000000 pixels", None),
+    ("bomb_20000x20000.jpg", "image", 1,
+     "image is 20000x20000 pixels, the limit is 100000000 pixels", None),
+    ("bomb_progressive_12000x9000.jpg", "image", 1,
+     "image is 12000x9000 pixels, the limit is 100000000 pixels", None),
+    ("jpeg_progressive.jpg", "image", 0, None, None),
+    ("jpeg_cmyk.jpg", "image", 0, None, None),
+    ("jpeg_ycck.jpg", "image", 0, None, None),
+    ("jpeg_gray.jpg", "image", 0, None, None),
+    ("png_rgb16.png", "image", 0, None, None),
+    ("png_gray16.png", "image", 0, None, None),
+    ("png_interlaced.png", "image", 0, None, None),
+    ("png_interlaced_rgba.png", "image", 0, None, None),
+    ("png_palette_trns.png", "image", 0, None, None),
+    ("png_gray_alpha.png", "image", 0, None, None),
+    # EXIF orientation 6: captioned upright, i.e. as the original.
+    ("phone_pets_o6.jpg", "image", 0, None, "pets.jpg"),
+    ("model_truncated.bin", "model", 1, "file is 65536 bytes, header says", None),
+    ("model_header_only.bin", "model", 1, "file too small to be a caption model (100 bytes)",
+     None),
+    ("model_empty.bin", "model", 1, "file too small to be a caption model (0 bytes)", None),
+    ("model_foreign.bin", "model", 1, "not a caption model file (bad magic)", None),
+    ("model_version2.bin", "model", 1, "model format version 2, this program reads 1", None),
+    ("model_size_patched.bin", "model", 1, "lies outside the file", None),
+    ("model_table_outside.bin", "model", 1, "tensor table lies outside the file", None),
+    ("missing_model.bin", "model", 1, "cannot open model", None),
+    (".", "model", 1, "model is not a regular file", None),
+]
+
+
+def run(*args):
+    env = {k: v for k, v in os.environ.items() if k != "CAPTION_MODEL"}
+    return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def golden(name):
+    with open(os.path.join(GOLDEN, "beam3.tsv")) as f:
+        return {p: text for p, _, text in (l.rstrip("\n").split("\t") for l in f)}[name]
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location(
+        "make_bad_inputs", os.path.join(ROOT, "tools", "make_bad_inputs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class BadInputs(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls.tmp.name
+        load_generator().make(cls.dir, MODEL)
+
+    @classmethod
+    def tearDownClass(cls):
+        # The unreadable file must be deletable by a non-root user too.
+        os.chmod(os.path.join(cls.dir, "unreadable.jpg"), 0o644)
+        cls.tmp.cleanup()
+
+    def check_case(self, name, kind, status, message, same_as):
+        path = os.path.join(self.dir, name)
+        if kind == "image":
+            r = run("--model", MODEL, path)
+        else:
+            r = run("--model", path, os.path.join(ASSETS, "pets.jpg"))
+        self.assertEqual(r.returncode, status, "%s: %r" % (name, r.stderr))
+        if message is None:
+            self.assertEqual(r.stderr, "", name)
+            self.assertRegex(r.stdout, r"^[a-z0-9' -]+\n$", name)
+            if same_as:
+                self.assertEqual(r.stdout, golden(same_as) + "\n", name)
+        else:
+            self.assertEqual(r.stdout, "", name)
+            lines = r.stderr.splitlines()
+            self.assertEqual(len(lines), 1, "%s: %r" % (name, r.stderr))
+            prefix = "caption: %s: " % path
+            self.assertTrue(lines[0].startswith(prefix), "%s: %r" % (name, lines[0]))
+            self.assertIn(message, lines[0][len(prefix):], name)
+
+    def test_cases(self):
+        self.assertGreaterEqual(len(CASES), 30)
+        for case in CASES:
+            if case[0] == "unreadable.jpg" and os.geteuid() == 0:
+                continue  # root reads a mode-000 file; the case holds for everyone else
+            with self.subTest(case=case[0]):
+                self.check_case(*case)
+
+    def test_folder_named_like_a_photo_is_walked(self):
+        r = run("--model", MODEL, os.path.join(self.dir, "folder.jpg"))
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(r.stderr, "caption: %s: not a JPEG or PNG file\n"
+                         % os.path.join(self.dir, "folder.jpg", "notes.jpg"))
+        r = run("--model", MODEL, os.path.join(self.dir, "empty_folder"))
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+
+    def test_bad_files_do_not_stop_a_batch(self):
+        """Every image case in one run with two workers: each failure is one stderr line
+        and one record carrying its message, every good image is captioned, and the
+        records keep argument order."""
+        images = [c for c in CASES if c[1] == "image" and
+                  not (c[0] == "unreadable.jpg" and os.geteuid() == 0)]
+        paths = [os.path.join(self.dir, c[0]) for c in images]
+        r = run("--model", MODEL, "--format", "tsv", "-j", "2", *paths)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0].split("\t")[1], "caption")
+        self.assertEqual(lines[0].split("\t")[-1], "error")
+        rows = [line.split("\t") for line in lines[1:]]
+        self.assertEqual([row[0] for row in rows], paths)
+        errors = r.stderr.splitlines()
+        for row, (name, _, status, message, same_as) in zip(rows, images):
+            if message is None:
+                self.assertNotEqual(row[1], "", name)
+                self.assertEqual(row[-1], "", name)
+                if same_as:
+                    self.assertEqual(row[1], golden(same_as), name)
+            else:
+                self.assertEqual(row[1], "", name)
+                self.assertIn(message, row[-1], name)
+                self.assertIn("caption: %s: %s" % (row[0], row[-1]), errors, name)
+        self.assertEqual(len(errors), sum(1 for c in images if c[3] is not None))
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1])
