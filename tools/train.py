@@ -32,7 +32,7 @@ def encode_caption(words, word_id, max_words):
     return [word_id[dm.START]] + ids + [word_id[dm.END]]
 
 
-def make_batch(feats, pairs, dev):
+def make_batch(feats, pairs):
     """pairs: [(feature row, token ids)] -> a (B, L, D) float, captions (B, T), lengths, sorted."""
     pairs = sorted(pairs, key=lambda p: -len(p[1]))
     T = len(pairs[0][1])
@@ -137,7 +137,7 @@ def main():
         nb = math.ceil(len(pairs) / args.batch)
         tot = 0.0
         for b in range(nb):
-            a, caps, lengths = make_batch(feats["train"], pairs[b * args.batch:(b + 1) * args.batch], None)
+            a, caps, lengths = make_batch(feats["train"], pairs[b * args.batch:(b + 1) * args.batch])
             logits, alphas = model(a, caps, lengths)
             targets = caps[:, 1:1 + logits.shape[1]]
             mask = targets != 0
