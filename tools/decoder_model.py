@@ -62,22 +62,35 @@ class SoftAttentionDecoder(nn.Module):
         return logits, h, c, alpha, beta
 
     def forward(self, a, captions, lengths):
-        """Teacher forcing. a: (B, L, D); captions: (B, T) = <start> w_1 .. w_n <end> <pad>..
-        sorted by decreasing length; lengths: decode steps per caption (n + 1).
-        Returns logits (B, T-1, V) and alphas (B, T-1, L), zero past each caption's end."""
-        B, L, _ = a.shape
-        steps = int(lengths[0])
-        att_a = self.att_feature(a)
-        h, c = self.init_state(a)
-        emb = self.embedding(captions)
-        hs = a.new_zeros(B, steps, self.hidden_dim)
-        zs = a.new_zeros(B, steps, self.feature_dim)
-        alphas = a.new_zeros(B, steps, L)
-        for t in range(steps):
-            n = int((lengths > t).sum())  # captions still running (sorted, so a prefix)
-            alpha, beta, z = self.attend(a[:n], att_a[:n], h[:n])
-            h, c = self.lstm(torch.cat([emb[:n, t], z], dim=1), (h[:n], c[:n]))
-            hs[:n, t], zs[:n, t], alphas[:n, t] = h, z, alpha
-        # Deep output for all steps at once: one large matmul instead of one per step.
-        out = emb[:, :steps] + self.out_hidden(hs) + self.out_context(zs)
-        return self.out_logits(self.dropout(out)), alphas
+        """Teacher forcing, K captions per image in lockstep. a: (N, L, D) annotation vectors of
+        N images; captions: (N, K, T) = <start> w_1 .. w_n <end> <pad>..; lengths: (N, K) decode
+        steps per caption (n + 1; 0 for a missing caption).
+
+        Returns logits (S, V) for the S = sum(lengths) real steps (in mask order), the matching
+        targets (S,) and the attention totals sum_t alpha_t (N, K, L) over each caption's real
+        steps, for the doubly stochastic penalty (eq. 14).
+
+        Why lockstep: W_a a, the initial state and the context bmm then run per image with no
+        gather, and no step slices a shrinking batch -- on CPU, autograd's backward of such slices
+        (zero-filled full-size gradients every step) cost more than the model itself."""
+        N, K, T = captions.shape
+        att_a = self.att_feature(a)                            # (N, L, A)
+        h, c = (s.repeat_interleave(K, dim=0) for s in self.init_state(a))  # (N*K, H)
+        emb = self.embedding(captions).flatten(0, 1)           # (N*K, T, E)
+        hs, zs, alphas = [], [], []
+        for t in range(int(lengths.max())):
+            e = self.att_score(torch.tanh(att_a.unsqueeze(1)
+                                          + self.att_hidden(h).view(N, K, 1, -1))).squeeze(3)
+            alpha = F.softmax(e, dim=2)                        # (N, K, L)
+            beta = torch.sigmoid(self.beta_gate(h))            # (N*K, 1)
+            z = beta * torch.bmm(alpha, a).flatten(0, 1)       # (N*K, D)
+            h, c = self.lstm(torch.cat([emb[:, t], z], dim=1), (h, c))
+            hs.append(h), zs.append(z), alphas.append(alpha)
+        steps = len(hs)
+        mask = torch.arange(steps).view(1, 1, steps) < lengths.unsqueeze(2)   # (N, K, steps)
+        alpha_sum = (torch.stack(alphas, 2) * mask.unsqueeze(3)).sum(2)
+        m = mask.flatten(0, 1)                                 # (N*K, steps)
+        out = emb[:, :steps][m] + self.out_hidden(torch.stack(hs, 1)[m]) \
+            + self.out_context(torch.stack(zs, 1)[m])
+        targets = captions.flatten(0, 1)[:, 1:steps + 1][m]
+        return self.out_logits(self.dropout(out)), targets, alpha_sum

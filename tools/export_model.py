@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Export a trained decoder checkpoint plus the MobileNetV2 encoder into one model file.
 
-  /usr/bin/python3 tools/export_model.py [--checkpoint cache/run/best.pt] [--out models/caption-flickr8k.bin]
+  /usr/bin/python3 tools/export_model.py [--checkpoint cache/run_scst/best.pt] [--out models/caption-flickr8k.bin]
 
 Tensor names are the PyTorch state_dict names prefixed with "encoder." / "decoder."; the
 format is in tools/model_file.py and models/README.md. src/model.c binds them by name.
@@ -36,7 +36,7 @@ def export(encoder, decoder, vocab, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "run", "best.pt"))
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "run_scst", "best.pt"))
     ap.add_argument("--tflite", default=TFLITE)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "caption-flickr8k.bin"))
     args = ap.parse_args()
@@ -46,9 +46,11 @@ def main():
                                       attention_dim=cfg["dim"], hidden_dim=cfg["dim"])
     decoder.load_state_dict(ck["model"])
     encoder = mobilenet_v2.load_from_tflite(args.tflite)
+    if "encoder" in ck:  # the fine-tuned head (tools/train.py); the trunk is the TFLite one
+        encoder.load_state_dict(ck["encoder"])
     export(encoder, decoder, ck["vocab"], args.out)
-    print("wrote %s (%d bytes), epoch %d, dev BLEU-4 (greedy) %.4f" % (
-        args.out, os.path.getsize(args.out), ck["state"]["epoch"], ck["state"]["best_bleu4"]))
+    print("wrote %s (%d bytes) from %s, epoch %d" % (
+        args.out, os.path.getsize(args.out), args.checkpoint, ck["state"]["epoch"]))
 
 
 if __name__ == "__main__":

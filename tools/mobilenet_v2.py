@@ -25,6 +25,11 @@ INVERTED_RESIDUAL_SETTINGS = [
 ]
 FEATURE_DIM = 1280
 INPUT_SIZE = 224
+# The encoder is cut in two for training: the frozen trunk (conv0 + blocks 0-12, output 14x14x96
+# at 224 input) is run once per image and cached; the head (blocks 13-16 + Conv_1, the last
+# stride-2 stage on) is fine-tuned with the decoder (tools/train.py).
+HEAD_START = 13
+TRUNK_CHANNELS = 96
 
 
 def same_pad(x, k, stride):
@@ -79,10 +84,23 @@ class MobileNetV2Encoder(nn.Module):
         self.classifier = nn.Conv2d(FEATURE_DIM, 1001, 1) if with_classifier else None
 
     def forward(self, x):
+        return self.head(self.trunk(x))
+
+    def trunk(self, x):
+        """(N, 3, H, W) -> (N, 96, H/16, W/16): conv0 and blocks before HEAD_START."""
         x = self.conv0(x)
-        for b in self.blocks:
+        for b in self.blocks[:HEAD_START]:
+            x = b(x)
+        return x
+
+    def head(self, x):
+        """(N, 96, H/16, W/16) -> (N, 1280, H/32, W/32): blocks from HEAD_START, then Conv_1."""
+        for b in self.blocks[HEAD_START:]:
             x = b(x)
         return self.conv1(x)
+
+    def head_parameters(self):
+        return [p for m in (*self.blocks[HEAD_START:], self.conv1) for p in m.parameters()]
 
     def classify(self, x):
         f = self.forward(x).mean(dim=(2, 3), keepdim=True)

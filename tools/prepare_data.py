@@ -7,8 +7,12 @@ Writes into --out:
   vocab.json         words in id order; ids 0..3 = <pad> <start> <end> <unk>; a word is kept if
                      it occurs >= --min-count (default 5) times in the 6,000 train images' captions
   captions.json      {"train": {image: [token lists]}, "dev": {...}}
-  features_<split>.npy  float16 (N, 49, 1280) MobileNetV2 Conv_1 features, rows in the order of
-                     names_<split>.json (the split file's order)
+  trunk_<split>.npy  float16 (N, 96, 14, 14) outputs of the frozen MobileNetV2 trunk (conv0 and
+                     blocks 0-12, see mobilenet_v2.HEAD_START), rows in the order of
+                     names_<split>.json (the split file's order); tools/train.py runs the head
+                     (blocks 13-16 + Conv_1) on them, fine-tuning it
+  trunk_train_flip.npy  the same for the horizontally mirrored train photos (augmentation;
+                     train.py swaps "left" and "right" in their captions)
 
 Images are decoded with Pillow and squashed to 224x224 with BILINEAR if they are not already
 that size (all Flickr8k images here are), the same geometry the C program uses.
@@ -70,14 +74,16 @@ def build_vocab(train_caps, min_count):
     return decoder_model.SPECIALS + words
 
 
-def extract_features(encoder, paths, batch=50):
-    out = np.zeros((len(paths), 49, mobilenet_v2.FEATURE_DIM), dtype=np.float16)
+def extract_trunk(encoder, paths, flip=False, batch=50):
+    size = mobilenet_v2.INPUT_SIZE // 16
+    out = np.zeros((len(paths), mobilenet_v2.TRUNK_CHANNELS, size, size), dtype=np.float16)
     t0 = time.time()
     for i in range(0, len(paths), batch):
-        x = torch.cat([mobilenet_v2.preprocess(load_rgb(p)) for p in paths[i:i + batch]])
+        rgbs = [load_rgb(p) for p in paths[i:i + batch]]
+        x = torch.cat([mobilenet_v2.preprocess(rgb[:, ::-1] if flip else rgb) for rgb in rgbs])
         with torch.no_grad():
-            f = encoder(x)  # (B, 1280, 7, 7)
-        out[i:i + len(x)] = f.flatten(2).transpose(1, 2).numpy().astype(np.float16)
+            f = encoder.trunk(x)  # (B, 96, 14, 14)
+        out[i:i + len(x)] = f.numpy().astype(np.float16)
         if (i // batch) % 20 == 0:
             print("  %d/%d images, %.0f s" % (i + len(x), len(paths), time.time() - t0), flush=True)
     return out
@@ -105,13 +111,16 @@ def main():
     print("vocabulary: %d words (min count %d)" % (len(vocab), args.min_count))
 
     encoder = mobilenet_v2.load_from_tflite(args.tflite)
-    for split, names in splits.items():
-        path = os.path.join(args.out, "features_%s.npy" % split)
+    for split, flip in (("dev", False), ("train", False), ("train", True)):
+        names = splits[split]
+        path = os.path.join(args.out, "trunk_%s%s.npy" % (split, "_flip" if flip else ""))
         t0 = time.time()
-        feats = extract_features(encoder, [os.path.join(args.data, "images", n) for n in names])
-        np.save(path, feats)
+        feats = extract_trunk(encoder, [os.path.join(args.data, "images", n) for n in names], flip)
+        np.save(path + ".tmp.npy", feats)
+        os.replace(path + ".tmp.npy", path)
         json.dump(names, open(os.path.join(args.out, "names_%s.json" % split), "w"))
-        print("%s: %d images in %.0f s -> %s" % (split, len(names), time.time() - t0, path))
+        print("%s%s: %d images in %.0f s -> %s" % (split, " (mirrored)" if flip else "",
+                                                   len(names), time.time() - t0, path))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,27 @@
 #!/usr/bin/python3
-"""Train the soft-attention decoder on cached MobileNetV2 features (tools/prepare_data.py).
+"""Train the captioner: the soft-attention decoder plus the top of the MobileNetV2 encoder.
 
   /usr/bin/python3 tools/train.py [--cache cache] [--out cache/run] [--epochs 5]
 
-Loss: cross-entropy with teacher forcing + doubly stochastic attention regularization
-lambda * sum_i (1 - sum_t alpha_ti)^2 (Xu et al. 2015, eq. 14). Adam, gradient clipping.
-After every epoch: a checkpoint (`last.pt`, resumed automatically when present) and greedy
-dev BLEU-4; the epoch with the best dev BLEU-4 is kept as `best.pt` (model selection on dev).
+Input: the cache written by tools/prepare_data.py (vocabulary, captions, and the frozen trunk's
+14x14x96 outputs for the train photos, their mirror images and the dev photos).
+
+Each step takes --batch images with all their captions (5 per Flickr8k image), so the encoder
+head and the per-image attention projections run once per image. A train image is used as is
+or mirrored (probability 1/2, new draw every epoch); a mirrored image's captions have "left"
+and "right" swapped.
+
+Loss: cross-entropy with teacher forcing (optionally label-smoothed) + the doubly stochastic
+attention penalty lambda * sum_i (1 - sum_t alpha_ti)^2 (Xu et al. 2015, eq. 14). Adam with
+gradient clipping; the learning rate is multiplied by --lr-decay after every epoch. The encoder
+head (blocks 13-16 + Conv_1) is frozen for the first epochs (the decoder starts random and its
+gradients would only scramble the ImageNet features), then fine-tuned from --finetune-from on
+with its own, smaller learning rate.
+
+After every epoch: greedy-decoded dev captions scored with tools/evaluate.py (BLEU-4, CIDEr-D),
+the weights in epoch_N.pt, and a full checkpoint last.pt (weights, optimizer, RNG states),
+which a rerun resumes from. best.pt is the epoch with the best dev CIDEr-D (selection on dev
+only; the test split is never read).
 """
 import argparse
 import json
@@ -22,26 +37,43 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decoder_model as dm  # noqa: E402
+import evaluate  # noqa: E402
+import mobilenet_v2  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TFLITE = os.path.join(HERE, "..", "..", "shared", "pretrained", "mobilenet_v2",
+                      "mobilenet_v2_1.0_224_quant.tflite")
+MIRROR = {"left": "right", "right": "left"}
 
 
-def encode_caption(words, word_id, max_words):
+def encode_caption(words, word_id, max_words, mirrored=False):
     unk = word_id[dm.UNK]
+    if mirrored:
+        words = [MIRROR.get(w, w) for w in words]
     ids = [word_id.get(w, unk) for w in words[:max_words]]
     return [word_id[dm.START]] + ids + [word_id[dm.END]]
 
 
-def make_batch(feats, pairs):
-    """pairs: [(feature row, token ids)] -> a (B, L, D) float, captions (B, T), lengths, sorted."""
-    pairs = sorted(pairs, key=lambda p: -len(p[1]))
-    T = len(pairs[0][1])
-    caps = torch.zeros(len(pairs), T, dtype=torch.long)
-    for i, (_, ids) in enumerate(pairs):
-        caps[i, :len(ids)] = torch.tensor(ids)
-    lengths = torch.tensor([len(ids) - 1 for _, ids in pairs])
-    a = torch.from_numpy(feats[[r for r, _ in pairs]].astype(np.float32))
-    return a, caps, lengths
+def features(encoder, trunk):
+    """Cached trunk outputs (N, 96, 14, 14) -> annotation vectors a (N, 49, 1280)."""
+    return encoder.head(trunk).flatten(2).transpose(1, 2)
+
+
+def make_batch(trunk, trunk_mirrored, images, encoded, rng):
+    """images: train rows. Returns their trunk outputs (N, 96, 14, 14), captions (N, K, T) and
+    decode lengths (N, K); each image is mirrored with probability 1/2."""
+    mirrored = [rng.random() < 0.5 for _ in images]
+    x = np.stack([(trunk_mirrored if m else trunk)[r] for r, m in zip(images, mirrored)])
+    caps = [encoded[m][r] for r, m in zip(images, mirrored)]
+    K = max(len(c) for c in caps)
+    T = max(len(ids) for c in caps for ids in c)
+    tokens = torch.zeros(len(images), K, T, dtype=torch.long)
+    lengths = torch.zeros(len(images), K, dtype=torch.long)
+    for i, c in enumerate(caps):
+        for k, ids in enumerate(c):
+            tokens[i, k, :len(ids)] = torch.tensor(ids)
+            lengths[i, k] = len(ids) - 1
+    return torch.from_numpy(x.astype(np.float32)), tokens, lengths
 
 
 def masked_log_softmax(logits, vocab_size):
@@ -75,100 +107,138 @@ def greedy(model, a, max_len=20):
     return out
 
 
-def dev_bleu4(model, feats, names, refs, vocab):
-    from nltk.translate.bleu_score import corpus_bleu
-    model.eval()
-    hyps = []
+@torch.no_grad()
+def dev_scores(encoder, decoder, trunk, names, refs, vocab):
+    """Greedy dev captions scored with the project's evaluator (coco-caption definitions)."""
+    decoder.eval()
+    hyps = {}
     for i in range(0, len(names), 250):
-        a = torch.from_numpy(feats[i:i + 250].astype(np.float32))
-        hyps += [[vocab[t] for t in seq] for seq in greedy(model, a)]
-    model.train()
-    return corpus_bleu([refs[n] for n in names], hyps), hyps
+        a = features(encoder, torch.from_numpy(trunk[i:i + 250].astype(np.float32)))
+        for n, seq in zip(names[i:i + 250], greedy(decoder, a)):
+            hyps[n] = " ".join(vocab[t] for t in seq)
+    decoder.train()
+    return evaluate.evaluate(hyps, refs), hyps
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
     ap.add_argument("--out", default=None, help="run folder (default: CACHE/run)")
+    ap.add_argument("--tflite", default=TFLITE)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=4e-4)
-    ap.add_argument("--dim", type=int, default=256, help="embedding, attention and LSTM size")
+    ap.add_argument("--batch", type=int, default=32, help="images per step (x5 captions)")
+    ap.add_argument("--lr", type=float, default=4e-4, help="decoder learning rate")
+    ap.add_argument("--encoder-lr", type=float, default=1e-4, help="encoder head learning rate")
+    ap.add_argument("--finetune-from", type=int, default=2,
+                    help="first epoch (1-based) that trains the encoder head; 0 = never")
+    ap.add_argument("--lr-decay", type=float, default=0.8, help="learning-rate factor per epoch")
+    ap.add_argument("--dim", type=int, default=512, help="embedding, attention and LSTM size")
     ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--att-lambda", type=float, default=1.0, help="doubly stochastic weight")
-    ap.add_argument("--max-words", type=int, default=30)
+    ap.add_argument("--max-words", type=int, default=20,
+                    help="longer train captions are cut (the C decoder stops after 20 steps)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true",
+                    help="check the pipeline quickly: 2 steps per epoch, 50 dev images")
     args = ap.parse_args()
     out = args.out or os.path.join(args.cache, "run")
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(args.threads)
-    random.seed(args.seed)
+    rng = random.Random(args.seed)
     torch.manual_seed(args.seed)
 
     vocab = json.load(open(os.path.join(args.cache, "vocab.json")))
     word_id = {w: i for i, w in enumerate(vocab)}
     captions = json.load(open(os.path.join(args.cache, "captions.json")))
     names = {s: json.load(open(os.path.join(args.cache, "names_%s.json" % s))) for s in ("train", "dev")}
-    feats = {s: np.load(os.path.join(args.cache, "features_%s.npy" % s)) for s in ("train", "dev")}
-    pairs = [(r, encode_caption(c, word_id, args.max_words))
-             for r, n in enumerate(names["train"]) for c in captions["train"][n]]
+    trunk = {s: np.load(os.path.join(args.cache, "trunk_%s.npy" % s))
+             for s in ("train", "train_flip", "dev")}
+    encoded = {m: [[encode_caption(c, word_id, args.max_words, m) for c in captions["train"][n]]
+                   for n in names["train"]] for m in (False, True)}
+    if args.smoke:
+        names["dev"] = names["dev"][:50]
+    dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
 
-    model = dm.SoftAttentionDecoder(len(vocab), embed_dim=args.dim, attention_dim=args.dim,
-                                    hidden_dim=args.dim, dropout=args.dropout)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    encoder = mobilenet_v2.load_from_tflite(args.tflite)
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    head_params = encoder.head_parameters()
+    decoder = dm.SoftAttentionDecoder(len(vocab), embed_dim=args.dim, attention_dim=args.dim,
+                                      hidden_dim=args.dim, dropout=args.dropout)
+    opt = torch.optim.Adam([dict(params=decoder.parameters(), lr=args.lr),
+                            dict(params=head_params, lr=args.encoder_lr)])
     config = dict(vars(args), vocab_size=len(vocab))
-    state = dict(epoch=0, best_bleu4=-1.0, history=[])
+    state = dict(epoch=0, best_cider=-1.0, history=[])
     last = os.path.join(out, "last.pt")
     if os.path.exists(last):
         ck = torch.load(last)
-        model.load_state_dict(ck["model"])
+        decoder.load_state_dict(ck["model"])
+        encoder.load_state_dict(ck["encoder"])
         opt.load_state_dict(ck["optimizer"])
         state = ck["state"]
-        random.setstate(ck["python_rng"])
+        rng.setstate(ck["python_rng"])
         torch.set_rng_state(ck["torch_rng"])
         print("resumed after epoch %d" % state["epoch"], flush=True)
-    print("decoder parameters: %d" % sum(p.numel() for p in model.parameters()), flush=True)
+    print("decoder parameters: %d, encoder head parameters: %d" % (
+        sum(p.numel() for p in decoder.parameters()), sum(p.numel() for p in head_params)), flush=True)
 
-    model.train()
+    decoder.train()
+    encoder.eval()  # BatchNorm is folded into the convolutions; eval() only for clarity
+    order = list(range(len(names["train"])))
     while state["epoch"] < args.epochs:
+        epoch = state["epoch"] + 1
+        finetune = 0 < args.finetune_from <= epoch
+        for p in head_params:
+            p.requires_grad_(finetune)
+        decay = args.lr_decay ** (epoch - 1)
+        opt.param_groups[0]["lr"] = args.lr * decay
+        opt.param_groups[1]["lr"] = args.encoder_lr * decay
         t0 = time.time()
-        random.shuffle(pairs)
-        nb = math.ceil(len(pairs) / args.batch)
+        rng.shuffle(order)
+        nb = 2 if args.smoke else math.ceil(len(order) / args.batch)
         tot = 0.0
         for b in range(nb):
-            a, caps, lengths = make_batch(feats["train"], pairs[b * args.batch:(b + 1) * args.batch])
-            logits, alphas = model(a, caps, lengths)
-            targets = caps[:, 1:1 + logits.shape[1]]
-            mask = targets != 0
-            xent = F.cross_entropy(logits[mask], targets[mask])
-            reg = args.att_lambda * ((1.0 - alphas.sum(dim=1)) ** 2).mean()
-            loss = xent + reg
+            x, tokens, lengths = make_batch(trunk["train"], trunk["train_flip"],
+                                                  order[b * args.batch:(b + 1) * args.batch],
+                                                  encoded, rng)
+            with torch.set_grad_enabled(finetune):
+                a = features(encoder, x)
+            logits, targets, alpha_sum = decoder(a, tokens, lengths)
+            xent = F.cross_entropy(logits, targets, label_smoothing=args.label_smoothing)
+            real = lengths > 0
+            reg = args.att_lambda * ((1.0 - alpha_sum[real]) ** 2).mean()
             opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            (xent + reg).backward()
+            torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
+            if finetune:
+                torch.nn.utils.clip_grad_norm_(head_params, 5.0)
             opt.step()
             tot += float(xent)
-            if b % 100 == 0:
+            if b % 50 == 0:
                 print("epoch %d batch %d/%d xent %.3f reg %.3f  %.0f s" % (
-                    state["epoch"] + 1, b, nb, float(xent), float(reg), time.time() - t0), flush=True)
+                    epoch, b, nb, float(xent), float(reg), time.time() - t0), flush=True)
         minutes = (time.time() - t0) / 60
-        bleu4, hyps = dev_bleu4(model, feats["dev"], names["dev"],
-                                {n: captions["dev"][n] for n in names["dev"]}, vocab)
-        state["epoch"] += 1
-        state["history"].append(dict(epoch=state["epoch"], train_xent=tot / nb,
-                                     dev_bleu4_greedy=bleu4, minutes=minutes))
-        print("epoch %d: train xent %.3f, dev BLEU-4 (greedy, nltk) %.4f, %.1f min; e.g. '%s'" % (
-            state["epoch"], tot / nb, bleu4, minutes, " ".join(hyps[0])), flush=True)
-        ck = dict(model=model.state_dict(), config=config, vocab=vocab, state=state)
-        if bleu4 > state["best_bleu4"]:
-            state["best_bleu4"] = bleu4
+        scores, hyps = dev_scores(encoder, decoder, trunk["dev"], names["dev"], dev_refs, vocab)
+        state["epoch"] = epoch
+        state["history"].append(dict(epoch=epoch, train_xent=tot / nb, finetune=finetune,
+                                     dev_bleu4_greedy=scores["BLEU-4"],
+                                     dev_cider_d_greedy=scores["CIDEr-D"], minutes=minutes))
+        print("epoch %d: train xent %.3f, dev greedy BLEU-4 %.4f CIDEr-D %.4f, %.1f min; e.g. '%s'" % (
+            epoch, tot / nb, scores["BLEU-4"], scores["CIDEr-D"], minutes, hyps[names["dev"][0]]),
+            flush=True)
+        ck = dict(model=decoder.state_dict(), encoder=encoder.state_dict(), config=config,
+                  vocab=vocab, state=state)
+        torch.save(ck, os.path.join(out, "epoch_%d.pt" % epoch))
+        if scores["CIDEr-D"] > state["best_cider"]:
+            state["best_cider"] = scores["CIDEr-D"]
             torch.save(ck, os.path.join(out, "best.pt"))
-        torch.save(dict(ck, optimizer=opt.state_dict(), python_rng=random.getstate(),
+        torch.save(dict(ck, optimizer=opt.state_dict(), python_rng=rng.getstate(),
                         torch_rng=torch.get_rng_state()), last + ".tmp")
         os.replace(last + ".tmp", last)
-    json.dump(state, open(os.path.join(out, "history.json"), "w"), indent=1)
-    print("best dev BLEU-4 %.4f" % state["best_bleu4"])
+        json.dump(state, open(os.path.join(out, "history.json"), "w"), indent=1)
+    print("best dev CIDEr-D (greedy) %.4f" % state["best_cider"])
 
 
 if __name__ == "__main__":

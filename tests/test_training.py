@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""The training code's fast paths against plain references, on small random models:
+
+- SoftAttentionDecoder.forward (K captions per image in lockstep, packed logits) gives the
+  logits, targets and attention totals of a plain loop of decoder.step calls, per caption;
+- train_scst.sample's summed log-probabilities equal the teacher-forced log-probabilities of
+  the captions it sampled (so the policy gradient is taken on the right quantity);
+- train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image;
+- the encoder's trunk + head split equals the whole encoder, and mirrored captions swap
+  "left" and "right".
+
+Needs PyTorch (Debian python3-torch); without it the test is skipped (exit 77).
+"""
+import math
+import os
+import random
+import sys
+import unittest
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+try:
+    import torch
+    import torch.nn.functional as F
+    import decoder_model as dm
+    import evaluate
+    import mobilenet_v2
+    import train
+    import train_scst
+except ImportError as e:
+    print("SKIP: %s (install python3-torch to run this test)" % e)
+    sys.exit(77)
+
+TOL = 1e-5
+
+
+def small_decoder(seed=0):
+    torch.manual_seed(seed)
+    d = dm.SoftAttentionDecoder(vocab_size=11, feature_dim=6, embed_dim=5, attention_dim=4,
+                                hidden_dim=7, dropout=0.0)
+    for p in d.parameters():  # default init is too tame to catch mix-ups; make outputs spread
+        p.data.uniform_(-0.8, 0.8)
+    return d.eval()
+
+
+class DecoderForward(unittest.TestCase):
+    def test_lockstep_forward_equals_step_loop(self):
+        d = small_decoder()
+        N, K, L, T = 2, 3, 5, 7
+        a = torch.randn(N, L, 6)
+        lengths = torch.tensor([[6, 2, 4], [3, 0, 5]])  # 0: a missing caption
+        captions = torch.zeros(N, K, T, dtype=torch.long)
+        for i in range(N):
+            for k in range(K):
+                n = int(lengths[i, k])
+                if n:
+                    captions[i, k, 0] = 1
+                    captions[i, k, 1:n] = torch.randint(4, 11, (n - 1,))
+                    captions[i, k, n] = 2
+        logits, targets, alpha_sum = d(a, captions, lengths)
+        self.assertEqual(logits.shape[0], int(lengths.sum()))
+
+        # Reference: each caption alone, step by step; collected in the same (mask) order.
+        ref_logits, ref_targets = {}, {}
+        for i in range(N):
+            ai = a[i:i + 1]
+            for k in range(K):
+                h, c = d.init_state(ai)
+                att_a = d.att_feature(ai)
+                total = torch.zeros(L)
+                for t in range(int(lengths[i, k])):
+                    lg, h, c, alpha, _ = d.step(ai, att_a, d.embedding(captions[i, k, t:t + 1]), h, c)
+                    ref_logits[i, k, t] = lg[0]
+                    ref_targets[i, k, t] = int(captions[i, k, t + 1])
+                    total = total + alpha[0]
+                self.assertLess(float((total - alpha_sum[i, k]).abs().max()), TOL)
+        order = sorted(ref_logits)  # (i, k, t): the order of mask.flatten(0, 1) row-major
+        expected = torch.stack([ref_logits[key] for key in order])
+        self.assertLess(float((logits - expected).abs().max()), TOL)
+        self.assertEqual(targets.tolist(), [ref_targets[key] for key in order])
+
+
+class ScstSample(unittest.TestCase):
+    def test_sampled_log_probs_match_teacher_forcing(self):
+        d = small_decoder(1)
+        a = torch.randn(3, 5, 6)
+        torch.manual_seed(7)
+        tokens, logp = train_scst.sample(d, a, samples=4, max_len=6)
+        self.assertEqual(tuple(tokens.shape), (12, 6))
+        a_rep = a.repeat_interleave(4, dim=0)
+        for b in range(12):
+            seq = tokens[b].tolist()
+            steps = seq.index(2) + 1 if 2 in seq else len(seq)  # <end> is scored too
+            self.assertTrue(all(t not in (0, 1, 3) for t in seq[:steps]), seq)
+            self.assertTrue(all(t == 0 for t in seq[steps:]), seq)
+            h, c = d.init_state(a_rep[b:b + 1])
+            att_a = d.att_feature(a_rep[b:b + 1])
+            prev, total = 1, 0.0
+            for t in range(steps):
+                lg, h, c, _, _ = d.step(a_rep[b:b + 1], att_a, d.embedding(torch.tensor([prev])), h, c)
+                total += float(train.masked_log_softmax(lg, 11)[0, seq[t]])
+                prev = seq[t]
+            self.assertAlmostEqual(float(logp[b]), total, delta=1e-4)
+        logp.sum().backward()  # the policy gradient flows into the decoder
+        self.assertGreater(float(d.out_logits.weight.grad.abs().sum()), 0.0)
+
+
+class CiderReward(unittest.TestCase):
+    def test_equals_evaluator(self):
+        rng = random.Random(3)
+        words = "a dog cat runs on the grass in park black white man".split()
+        refs = [[[rng.choice(words) for _ in range(rng.randint(3, 9))] for _ in range(5)]
+                for _ in range(6)]
+        reward = train_scst.CiderReward(refs)
+        df = evaluate.document_frequency(refs)
+        for img in range(6):
+            hyp = [rng.choice(words) for _ in range(rng.randint(2, 8))]
+            expected = evaluate.cider_d_image(hyp, refs[img], df, math.log(6.0))
+            self.assertAlmostEqual(reward(hyp, img, refs[img]), expected, places=12)
+            self.assertAlmostEqual(reward(hyp, img, refs[img]), expected, places=12)  # cached path
+
+
+class EncoderSplitAndMirror(unittest.TestCase):
+    def test_trunk_then_head_is_the_encoder(self):
+        torch.manual_seed(0)
+        enc = mobilenet_v2.MobileNetV2Encoder().eval()
+        x = torch.rand(1, 3, 64, 64) * 2 - 1
+        with torch.no_grad():
+            trunk = enc.trunk(x)
+            self.assertEqual(tuple(trunk.shape), (1, mobilenet_v2.TRUNK_CHANNELS, 4, 4))
+            self.assertLess(float((enc.head(trunk) - enc(x)).abs().max()), 1e-6)
+        head = set(map(id, enc.head_parameters()))
+        self.assertIn(id(enc.conv1.conv.weight), head)
+        self.assertNotIn(id(enc.conv0.conv.weight), head)
+        self.assertNotIn(id(enc.blocks[mobilenet_v2.HEAD_START - 1].project.conv.weight), head)
+
+    def test_mirrored_caption_swaps_left_and_right(self):
+        word_id = {w: i for i, w in enumerate(dm.SPECIALS + ["a", "dog", "left", "right", "turns"])}
+        plain = train.encode_caption("a dog turns left".split(), word_id, 20)
+        mirrored = train.encode_caption("a dog turns left".split(), word_id, 20, mirrored=True)
+        self.assertEqual(plain, [1, 4, 5, 8, 6, 2])
+        self.assertEqual(mirrored, [1, 4, 5, 8, 7, 2])
+
+
+if __name__ == "__main__":
+    unittest.main()

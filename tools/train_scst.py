@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""Fine-tune a cross-entropy-trained captioner on CIDEr-D with self-critical sequence training.
+
+  /usr/bin/python3 tools/train_scst.py [--init cache/run_xe/best.pt] [--out cache/run_scst] [--epochs 3]
+
+Self-critical sequence training (Rennie et al. 2017, arXiv:1612.00563) with the "mean of the
+other samples" baseline (Luo 2020, arXiv:2003.09971): for every train image the decoder samples
+--samples captions from its own distribution; each caption's reward is its CIDEr-D against the
+image's 5 reference captions (document frequencies over the train references, the coco-caption
+definition in tools/evaluate.py); the baseline for a sample is the mean reward of the image's
+other samples. The loss is -(reward - baseline) * log p(caption), so captions that score better
+than the model's typical caption for that image become more likely.
+
+The encoder head from the cross-entropy run is kept frozen here (only the decoder trains); photos
+are mirrored with probability 1/2 as in tools/train.py ("left"/"right" swapped in the references).
+Sampling uses the decoder's own rules: at most 20 steps, never <pad>, <start> or <unk>.
+
+After every epoch: greedy dev BLEU-4 / CIDEr-D, epoch_N.pt, last.pt (resumed by a rerun); best.pt
+is the epoch with the best dev CIDEr-D.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoder_model as dm  # noqa: E402
+import evaluate  # noqa: E402
+import mobilenet_v2  # noqa: E402
+import train  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class CiderReward:
+    """CIDEr-D of sampled captions against an image's references, with the references' tf-idf
+    vectors computed once. df and N are those of the train references (fixed during training)."""
+
+    def __init__(self, reference_sets):
+        tokenised = [[evaluate.tokenize(" ".join(r)) for r in refs] for refs in reference_sets]
+        self.df = evaluate.document_frequency(tokenised)
+        self.log_n = math.log(float(len(tokenised)))
+        self.cache = {}
+
+    def references(self, key, refs):
+        if key not in self.cache:
+            self.cache[key] = [evaluate.tfidf_vectors(evaluate.tokenize(" ".join(r)), self.df,
+                                                      self.log_n) for r in refs]
+        return self.cache[key]
+
+    def __call__(self, words, key, refs):
+        hyp = evaluate.tfidf_vectors(evaluate.tokenize(" ".join(words)), self.df, self.log_n)
+        total = 0.0
+        for ref in self.references(key, refs):
+            total += sum(evaluate.cider_d_similarity(hyp, ref))
+        return total / evaluate.MAX_N / len(refs) * 10.0
+
+
+def sample(decoder, a, samples, max_len=20):
+    """Draw `samples` captions per image. a: (N, L, D). Returns tokens (N*S, max_len) with 0
+    after <end>, and the summed log-probabilities (N*S,) of each caption's tokens (<end> included)."""
+    att_a = decoder.att_feature(a).repeat_interleave(samples, dim=0)
+    h, c = (s.repeat_interleave(samples, dim=0) for s in decoder.init_state(a))
+    a = a.repeat_interleave(samples, dim=0)
+    B = a.shape[0]
+    prev = torch.full((B,), 1, dtype=torch.long)  # <start>
+    running = torch.ones(B, dtype=torch.bool)
+    tokens = torch.zeros(B, max_len, dtype=torch.long)
+    logp_sum = a.new_zeros(B)
+    for t in range(max_len):
+        logits, h, c, _, _ = decoder.step(a, att_a, decoder.embedding(prev), h, c)
+        logp = train.masked_log_softmax(logits, decoder.vocab_size)
+        with torch.no_grad():
+            prev = torch.multinomial(logp.exp(), 1).squeeze(1)
+        logp_sum = logp_sum + logp.gather(1, prev.unsqueeze(1)).squeeze(1) * running
+        tokens[:, t] = prev * running
+        running = running & (prev != 2)
+        if not running.any():
+            break
+    return tokens, logp_sum
+
+
+def words_of(seq, vocab):
+    out = []
+    for t in seq:
+        if t in (0, 2):
+            break
+        out.append(vocab[t])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
+    ap.add_argument("--init", default=os.path.join(HERE, "..", "cache", "run_xe", "best.pt"),
+                    help="cross-entropy checkpoint (tools/train.py) to start from")
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "cache", "run_scst"))
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=32, help="images per step")
+    ap.add_argument("--samples", type=int, default=5, help="sampled captions per image")
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true",
+                    help="check the pipeline quickly: 2 steps per epoch, 50 dev images")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    torch.manual_seed(args.seed)
+
+    init = torch.load(args.init)
+    cfg, vocab = init["config"], init["vocab"]
+    captions = json.load(open(os.path.join(args.cache, "captions.json")))
+    names = {s: json.load(open(os.path.join(args.cache, "names_%s.json" % s))) for s in ("train", "dev")}
+    trunk = {s: np.load(os.path.join(args.cache, "trunk_%s.npy" % s))
+             for s in ("train", "train_flip", "dev")}
+    train_refs = [captions["train"][n] for n in names["train"]]
+    mirrored_refs = [[[train.MIRROR.get(w, w) for w in r] for r in refs] for refs in train_refs]
+    if args.smoke:
+        names["dev"] = names["dev"][:50]
+    dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
+    reward = CiderReward(train_refs)
+
+    encoder = mobilenet_v2.load_from_tflite(cfg["tflite"])
+    encoder.load_state_dict(init["encoder"])
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    decoder = dm.SoftAttentionDecoder(len(vocab), embed_dim=cfg["dim"], attention_dim=cfg["dim"],
+                                      hidden_dim=cfg["dim"], dropout=cfg["dropout"])
+    decoder.load_state_dict(init["model"])
+    opt = torch.optim.Adam(decoder.parameters(), lr=args.lr)
+    config = dict(cfg, scst=vars(args))
+    state = dict(epoch=0, best_cider=-1.0, history=[], init_epoch=init["state"]["epoch"])
+    last = os.path.join(args.out, "last.pt")
+    if os.path.exists(last):
+        ck = torch.load(last)
+        decoder.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        rng.setstate(ck["python_rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        print("resumed after epoch %d" % state["epoch"], flush=True)
+    if state["epoch"] == 0:
+        scores, _ = train.dev_scores(encoder, decoder, trunk["dev"], names["dev"], dev_refs, vocab)
+        print("start: dev greedy BLEU-4 %.4f CIDEr-D %.4f" % (scores["BLEU-4"], scores["CIDEr-D"]),
+              flush=True)
+
+    # Dropout stays off: the sampled captions should be the ones the deployed decoder would give.
+    decoder.eval()
+    S = args.samples
+    order = list(range(len(names["train"])))
+    while state["epoch"] < args.epochs:
+        epoch = state["epoch"] + 1
+        t0 = time.time()
+        rng.shuffle(order)
+        nb = 2 if args.smoke else math.ceil(len(order) / args.batch)
+        tot_r = 0.0
+        for b in range(nb):
+            rows = order[b * args.batch:(b + 1) * args.batch]
+            mirrored = [rng.random() < 0.5 for _ in rows]
+            x = np.stack([trunk["train_flip" if m else "train"][r] for r, m in zip(rows, mirrored)])
+            with torch.no_grad():
+                a = train.features(encoder, torch.from_numpy(x.astype(np.float32)))
+            tokens, logp = sample(decoder, a, S)
+            r = torch.tensor([reward(words_of(tokens[i].tolist(), vocab), (rows[i // S], m),
+                                     (mirrored_refs if m else train_refs)[rows[i // S]])
+                              for i, m in enumerate(m for m in mirrored for _ in range(S))])
+            r = r.view(-1, S)
+            advantage = (r - (r.sum(1, keepdim=True) - r) / (S - 1)).flatten()
+            loss = -(advantage * logp).mean()
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
+            opt.step()
+            tot_r += float(r.mean())
+            if b % 50 == 0:
+                print("scst epoch %d batch %d/%d mean sample CIDEr-D %.3f  %.0f s" % (
+                    epoch, b, nb, float(r.mean()), time.time() - t0), flush=True)
+        minutes = (time.time() - t0) / 60
+        scores, hyps = train.dev_scores(encoder, decoder, trunk["dev"], names["dev"], dev_refs, vocab)
+        decoder.eval()
+        state["epoch"] = epoch
+        state["history"].append(dict(epoch=epoch, train_sample_cider=tot_r / nb,
+                                     dev_bleu4_greedy=scores["BLEU-4"],
+                                     dev_cider_d_greedy=scores["CIDEr-D"], minutes=minutes))
+        print("scst epoch %d: mean sample CIDEr-D %.3f, dev greedy BLEU-4 %.4f CIDEr-D %.4f, "
+              "%.1f min; e.g. '%s'" % (epoch, tot_r / nb, scores["BLEU-4"], scores["CIDEr-D"],
+                                       minutes, hyps[names["dev"][0]]), flush=True)
+        ck = dict(model=decoder.state_dict(), encoder=encoder.state_dict(), config=config,
+                  vocab=vocab, state=state)
+        torch.save(ck, os.path.join(args.out, "epoch_%d.pt" % epoch))
+        if scores["CIDEr-D"] > state["best_cider"]:
+            state["best_cider"] = scores["CIDEr-D"]
+            torch.save(ck, os.path.join(args.out, "best.pt"))
+        torch.save(dict(ck, optimizer=opt.state_dict(), python_rng=rng.getstate(),
+                        torch_rng=torch.get_rng_state()), last + ".tmp")
+        os.replace(last + ".tmp", last)
+        json.dump(state, open(os.path.join(args.out, "history.json"), "w"), indent=1)
+    print("best dev CIDEr-D (greedy) %.4f" % state["best_cider"])
+
+
+if __name__ == "__main__":
+    main()
