@@ -95,6 +95,11 @@ def mean_abs_diff(a, b):
     return tot / max(n, 1)
 
 
+def max_abs_diff(a, b):
+    return max((max((abs(p - q) for p, q in zip(ra, rb)), default=0) for ra, rb in zip(a, b)),
+               default=0)
+
+
 def luma(p):
     return 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]
 
@@ -336,12 +341,17 @@ class Window(unittest.TestCase):
                          self.photo(self.shot("w0", step=0)))
 
     def test_keys_step_like_step(self):
+        # Each screenshot is a separate process whose attention maps come from float math on a
+        # worker thread; under load the overlay of the same word has been seen to differ by one
+        # colour level in a few pixels. A different word changes the overlay by far more
+        # (checked below against word 2), so "same word" means at most 2 levels apart.
         want = self.above_status(self.shot("w3", step=3))
-        self.assertEqual(self.above_status(self.shot("rr", "--keys", "Right Space")), want)
-        self.assertEqual(self.above_status(self.shot("end_home", "--keys", "End Home Right Right")),
-                         want)
-        self.assertEqual(self.above_status(self.shot("back", "--keys", "Left Backspace", step=5)),
-                         want)
+        self.assertGreater(max_abs_diff(self.above_status(self.shot("w2", step=2)), want), 20)
+        for name, keys, step in (("rr", "Right Space", 1), ("end_home", "End Home Right Right", 1),
+                                 ("back", "Left Backspace", 5)):
+            got = self.above_status(self.shot(name, "--keys", keys, step=step))
+            self.assertEqual(len(got), len(want))
+            self.assertLessEqual(max_abs_diff(got, want), 2, keys)
 
     def test_click_on_word_jumps_to_it(self):
         # Find word 3's highlight box (yellow) in the word-3 screenshot, click its centre.

@@ -3,10 +3,11 @@
 report how many captions are identical, and score the C captions with tools/evaluate.py.
 
   /usr/bin/python3 tools/compare_dev.py [--exe build/caption] [--model models/caption-flickr8k.bin]
-                                        [--beam 1] [--out cache/dev]
+                                        [--beam 1] [--out cache/dev] [--c-only]
 
 Writes OUT/c_beamN.tsv, OUT/torch_beamN.tsv (PATH<TAB>CAPTION) and prints the agreement and the
-metrics of each.
+metrics of each. --c-only skips the (slow) PyTorch run: for experiments, where only the C
+program's metrics are wanted.
 """
 import argparse
 import os
@@ -37,6 +38,7 @@ def main():
     ap.add_argument("--beam", type=int, default=1)
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--out", default=os.path.join(ROOT, "cache", "dev"))
+    ap.add_argument("--c-only", action="store_true", help="score the C captions only")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count())
@@ -49,6 +51,12 @@ def main():
         subprocess.run([args.exe, "--model", args.model, "--beam", str(args.beam), *paths],
                        stdout=f, check=True)
     c_seconds = time.time() - t0
+    refs = evaluate.read_references(os.path.join(args.data, "Flickr8k.token.txt"))
+    if args.c_only:
+        scores = evaluate.evaluate({os.path.basename(p): h for p, h in read_tsv(c_out).items()}, refs)
+        print("C (beam %d, %.0f s)  %s" % (args.beam, c_seconds, "  ".join(
+            "%s %.4f" % (k, v) for k, v in scores.items() if k != "images")))
+        return
 
     t_out = os.path.join(args.out, "torch_beam%d.tsv" % args.beam)
     cap = reference.Captioner(args.model)
@@ -67,7 +75,6 @@ def main():
             print("  differs: %s\n    C:       %s\n    PyTorch: %s" % (os.path.basename(p), c[p], t[p]))
     print("time: C %.0f s, PyTorch reference %.0f s (one process each, not a benchmark)" % (
         c_seconds, t_seconds))
-    refs = evaluate.read_references(os.path.join(args.data, "Flickr8k.token.txt"))
     for name, hyps in (("C", c), ("PyTorch", t)):
         scores = evaluate.evaluate({os.path.basename(p): h for p, h in hyps.items()}, refs)
         print("%-8s %s" % (name, "  ".join("%s %.4f" % (k, v) for k, v in scores.items()

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Export a trained decoder checkpoint plus the MobileNetV2 encoder into one model file.
 
-  /usr/bin/python3 tools/export_model.py [--checkpoint cache/run_scst/best.pt] [--out models/caption-flickr8k.bin]
+  /usr/bin/python3 tools/export_model.py [--checkpoint cache/run_xe/average.pt] [--out models/caption-flickr8k.bin]
 
 Tensor names are the PyTorch state_dict names prefixed with "encoder." / "decoder."; the
 format is in tools/model_file.py and models/README.md. src/model.c binds them by name.
@@ -36,7 +36,7 @@ def export(encoder, decoder, vocab, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "run_scst", "best.pt"))
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "run_xe", "average.pt"))
     ap.add_argument("--tflite", default=TFLITE)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "caption-flickr8k.bin"))
     args = ap.parse_args()

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train the captioner: the soft-attention decoder plus the top of the MobileNetV2 encoder.
 
-  /usr/bin/python3 tools/train.py [--cache cache] [--out cache/run] [--epochs 5]
+  /usr/bin/python3 tools/train.py [--cache cache] [--out cache/run_xe] [--epochs 7]
 
 Input: the cache written by tools/prepare_data.py (vocabulary, captions, and the frozen trunk's
 14x14x96 outputs for the train photos, their mirror images and the dev photos).
@@ -123,9 +123,9 @@ def dev_scores(encoder, decoder, trunk, names, refs, vocab):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
-    ap.add_argument("--out", default=None, help="run folder (default: CACHE/run)")
+    ap.add_argument("--out", default=None, help="run folder (default: CACHE/run_xe)")
     ap.add_argument("--tflite", default=TFLITE)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=7)
     ap.add_argument("--batch", type=int, default=32, help="images per step (x5 captions)")
     ap.add_argument("--lr", type=float, default=4e-4, help="decoder learning rate")
     ap.add_argument("--encoder-lr", type=float, default=1e-4, help="encoder head learning rate")
@@ -143,7 +143,7 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="check the pipeline quickly: 2 steps per epoch, 50 dev images")
     args = ap.parse_args()
-    out = args.out or os.path.join(args.cache, "run")
+    out = args.out or os.path.join(args.cache, "run_xe")
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)

@@ -3,6 +3,10 @@
 
   /usr/bin/python3 tools/train_scst.py [--init cache/run_xe/best.pt] [--out cache/run_scst] [--epochs 3]
 
+An experiment, not part of the shipped recipe (tools/train_all.sh): one epoch of it from the
+shipped run's epoch 5 made the C program's beam-3 captions shorter (9.8 -> 8.1 words) and
+worse (dev BLEU-4 21.2 -> 17.2, CIDEr-D 0.497 -> 0.433); see models/README.md, experiments.
+
 Self-critical sequence training (Rennie et al. 2017, arXiv:1612.00563) with the "mean of the
 other samples" baseline (Luo 2020, arXiv:2003.09971): for every train image the decoder samples
 --samples captions from its own distribution; each caption's reward is its CIDEr-D against the
