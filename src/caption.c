@@ -42,11 +42,22 @@
  * re-executing the program with the variable set (about 9 ms of process start here). */
 extern void gotoblas_dynamic_init(void) __attribute__((weak));
 extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+/* But OpenBLAS's constructor has also started its thread pool (cores - 1 threads), and each
+ * pool thread begins with blas_memory_alloc(), which itself calls gotoblas_dynamic_init()
+ * when it finds the kernel table NULL, i.e. inside the window opened by gotoblas_dynamic_quit()
+ * below. Two gotoblas_dynamic_init() at once crash (one sets the table to NULL while the
+ * other is about to call its init through it: a rare SIGSEGV before main() on a loaded
+ * machine), and our setenv/unsetenv would race with their getenv. So the pool is stopped
+ * (its threads joined) first; OpenBLAS starts it again on the first threaded call
+ * (exec_blas() calls blas_thread_init() when blas_server_avail is 0, as after a fork). */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
 
 /* Re-run OpenBLAS's core selection with $OPENBLAS_CORETYPE = name (NULL: unset, i.e. detect),
  * then restore the variable as it was. */
 static void blas_core_reinit(const char *name)
 {
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_(); /* no other OpenBLAS thread may run during the swap */
     const char *old = getenv("OPENBLAS_CORETYPE");
     char *saved = old ? strdup(old) : NULL;
     if (name)
