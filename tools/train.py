@@ -109,15 +109,53 @@ def greedy(model, a, max_len=20):
 
 @torch.no_grad()
 def dev_scores(encoder, decoder, trunk, names, refs, vocab):
-    """Greedy dev captions scored with the project's evaluator (coco-caption definitions)."""
+    """Greedy dev captions scored with the project's evaluator (coco-caption definitions).
+    The decoder's train/eval mode is restored afterwards."""
+    was_training = decoder.training
     decoder.eval()
     hyps = {}
     for i in range(0, len(names), 250):
         a = features(encoder, torch.from_numpy(trunk[i:i + 250].astype(np.float32)))
         for n, seq in zip(names[i:i + 250], greedy(decoder, a)):
             hyps[n] = " ".join(vocab[t] for t in seq)
-    decoder.train()
+    decoder.train(was_training)
     return evaluate.evaluate(hyps, refs), hyps
+
+
+def resume(out, decoder, encoder, opt, rng):
+    """Load OUT/last.pt (weights, optimizer, RNG states) if it exists; returns its training
+    state, or None for a fresh run. Shared by train.py and train_scst.py."""
+    last = os.path.join(out, "last.pt")
+    if not os.path.exists(last):
+        return None
+    ck = torch.load(last)
+    decoder.load_state_dict(ck["model"])
+    encoder.load_state_dict(ck["encoder"])
+    opt.load_state_dict(ck["optimizer"])
+    rng.setstate(ck["python_rng"])
+    torch.set_rng_state(ck["torch_rng"])
+    print("resumed after epoch %d" % ck["state"]["epoch"], flush=True)
+    return ck["state"]
+
+
+def save_epoch(out, decoder, encoder, opt, rng, config, vocab, state, cider):
+    """After an epoch: OUT/epoch_N.pt (weights), best.pt when `cider` (dev CIDEr-D) is the best so
+    far, last.pt (weights + optimizer + RNG states, written atomically) and history.json."""
+    if cider > state["best_cider"]:
+        state["best_cider"] = cider
+        best = True
+    else:
+        best = False
+    ck = dict(model=decoder.state_dict(), encoder=encoder.state_dict(), config=config,
+              vocab=vocab, state=state)
+    torch.save(ck, os.path.join(out, "epoch_%d.pt" % state["epoch"]))
+    if best:
+        torch.save(ck, os.path.join(out, "best.pt"))
+    last = os.path.join(out, "last.pt")
+    torch.save(dict(ck, optimizer=opt.state_dict(), python_rng=rng.getstate(),
+                    torch_rng=torch.get_rng_state()), last + ".tmp")
+    os.replace(last + ".tmp", last)
+    json.dump(state, open(os.path.join(out, "history.json"), "w"), indent=1)
 
 
 def main():
@@ -170,17 +208,7 @@ def main():
     opt = torch.optim.Adam([dict(params=decoder.parameters(), lr=args.lr),
                             dict(params=head_params, lr=args.encoder_lr)])
     config = dict(vars(args), vocab_size=len(vocab))
-    state = dict(epoch=0, best_cider=-1.0, history=[])
-    last = os.path.join(out, "last.pt")
-    if os.path.exists(last):
-        ck = torch.load(last)
-        decoder.load_state_dict(ck["model"])
-        encoder.load_state_dict(ck["encoder"])
-        opt.load_state_dict(ck["optimizer"])
-        state = ck["state"]
-        rng.setstate(ck["python_rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        print("resumed after epoch %d" % state["epoch"], flush=True)
+    state = resume(out, decoder, encoder, opt, rng) or dict(epoch=0, best_cider=-1.0, history=[])
     print("decoder parameters: %d, encoder head parameters: %d" % (
         sum(p.numel() for p in decoder.parameters()), sum(p.numel() for p in head_params)), flush=True)
 
@@ -228,16 +256,7 @@ def main():
         print("epoch %d: train xent %.3f, dev greedy BLEU-4 %.4f CIDEr-D %.4f, %.1f min; e.g. '%s'" % (
             epoch, tot / nb, scores["BLEU-4"], scores["CIDEr-D"], minutes, hyps[names["dev"][0]]),
             flush=True)
-        ck = dict(model=decoder.state_dict(), encoder=encoder.state_dict(), config=config,
-                  vocab=vocab, state=state)
-        torch.save(ck, os.path.join(out, "epoch_%d.pt" % epoch))
-        if scores["CIDEr-D"] > state["best_cider"]:
-            state["best_cider"] = scores["CIDEr-D"]
-            torch.save(ck, os.path.join(out, "best.pt"))
-        torch.save(dict(ck, optimizer=opt.state_dict(), python_rng=rng.getstate(),
-                        torch_rng=torch.get_rng_state()), last + ".tmp")
-        os.replace(last + ".tmp", last)
-        json.dump(state, open(os.path.join(out, "history.json"), "w"), indent=1)
+        save_epoch(out, decoder, encoder, opt, rng, config, vocab, state, scores["CIDEr-D"])
     print("best dev CIDEr-D (greedy) %.4f" % state["best_cider"])
 
 

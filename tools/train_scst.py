@@ -32,7 +32,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decoder_model as dm  # noqa: E402
@@ -142,16 +141,8 @@ def main():
     decoder.load_state_dict(init["model"])
     opt = torch.optim.Adam(decoder.parameters(), lr=args.lr)
     config = dict(cfg, scst=vars(args))
-    state = dict(epoch=0, best_cider=-1.0, history=[], init_epoch=init["state"]["epoch"])
-    last = os.path.join(args.out, "last.pt")
-    if os.path.exists(last):
-        ck = torch.load(last)
-        decoder.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        state = ck["state"]
-        rng.setstate(ck["python_rng"])
-        torch.set_rng_state(ck["torch_rng"])
-        print("resumed after epoch %d" % state["epoch"], flush=True)
+    state = (train.resume(args.out, decoder, encoder, opt, rng)
+             or dict(epoch=0, best_cider=-1.0, history=[], init_epoch=init["state"]["epoch"]))
     if state["epoch"] == 0:
         scores, _ = train.dev_scores(encoder, decoder, trunk["dev"], names["dev"], dev_refs, vocab)
         print("start: dev greedy BLEU-4 %.4f CIDEr-D %.4f" % (scores["BLEU-4"], scores["CIDEr-D"]),
@@ -190,7 +181,6 @@ def main():
                     epoch, b, nb, float(r.mean()), time.time() - t0), flush=True)
         minutes = (time.time() - t0) / 60
         scores, hyps = train.dev_scores(encoder, decoder, trunk["dev"], names["dev"], dev_refs, vocab)
-        decoder.eval()
         state["epoch"] = epoch
         state["history"].append(dict(epoch=epoch, train_sample_cider=tot_r / nb,
                                      dev_bleu4_greedy=scores["BLEU-4"],
@@ -198,16 +188,8 @@ def main():
         print("scst epoch %d: mean sample CIDEr-D %.3f, dev greedy BLEU-4 %.4f CIDEr-D %.4f, "
               "%.1f min; e.g. '%s'" % (epoch, tot_r / nb, scores["BLEU-4"], scores["CIDEr-D"],
                                        minutes, hyps[names["dev"][0]]), flush=True)
-        ck = dict(model=decoder.state_dict(), encoder=encoder.state_dict(), config=config,
-                  vocab=vocab, state=state)
-        torch.save(ck, os.path.join(args.out, "epoch_%d.pt" % epoch))
-        if scores["CIDEr-D"] > state["best_cider"]:
-            state["best_cider"] = scores["CIDEr-D"]
-            torch.save(ck, os.path.join(args.out, "best.pt"))
-        torch.save(dict(ck, optimizer=opt.state_dict(), python_rng=rng.getstate(),
-                        torch_rng=torch.get_rng_state()), last + ".tmp")
-        os.replace(last + ".tmp", last)
-        json.dump(state, open(os.path.join(args.out, "history.json"), "w"), indent=1)
+        train.save_epoch(args.out, decoder, encoder, opt, rng, config, vocab, state,
+                         scores["CIDEr-D"])
     print("best dev CIDEr-D (greedy) %.4f" % state["best_cider"])
 
 
