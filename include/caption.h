@@ -130,9 +130,19 @@ void cap_model_grid(const cap_model *model, int *rows, int *cols);
 typedef struct cap_options {
     int beam_size; /* >= 1; 1 is greedy decoding. Default 3. */
     int max_len;   /* >= 1; words generated at most, not counting <end>. Default 20. */
+    float length_penalty; /* >= 0 (finite). Finished captions are ranked by
+                             logprob / (n_tokens + 1)^length_penalty, the +1 counting <end>
+                             (the length normalisation of Wu et al. 2016, eq. 14, without its
+                             +5 offset). 0 ranks by logprob alone; larger values favour longer
+                             captions. The search itself (which extensions survive) still uses
+                             the plain logprob. Default 0.7. */
+    int no_repeat_ngram;  /* 0 = off, else >= 2: a word that would complete an n-gram (of n
+                             words) that the caption already holds is never chosen, e.g. with
+                             2 "a man riding a bike on a bike" cannot be produced. Default 2. */
 } cap_options;
 
-/* The defaults: beam_size 3, max_len 20. */
+/* The defaults: beam_size 3, max_len 20, length_penalty 0.7, no_repeat_ngram 2, chosen on the
+ * Flickr8k dev split (models/README.md). */
 cap_options cap_options_default(void);
 
 /* One caption (one beam hypothesis). */
@@ -147,7 +157,8 @@ typedef struct cap_caption {
     float *beta;      /* [n_tokens] gating scalar beta_t in (0, 1) (section 4.2.1) */
 } cap_caption;
 
-/* The n-best list of one image, best first (highest logprob). */
+/* The n-best list of one image, best first: finished captions by decreasing
+ * logprob / (n_tokens + 1)^length_penalty, then unfinished ones by decreasing logprob. */
 typedef struct cap_result {
     int n_captions;
     cap_caption *captions;
@@ -159,7 +170,8 @@ typedef struct cap_result {
  * then beam search over decoder steps. If no hypothesis reaches <end> within max_len words,
  * the best unfinished hypothesis is returned (finished = 0), so n_captions >= 1 on success.
  * Thread-safe for a shared model. *out must be released with cap_result_free.
- * Errors: CAP_ERR_ARG (NULL, beam_size < 1, max_len < 1, empty image), CAP_ERR_NOMEM.
+ * Errors: CAP_ERR_ARG (NULL, beam_size < 1, max_len < 1, length_penalty < 0 or not finite,
+ * no_repeat_ngram < 0 or 1, empty image), CAP_ERR_NOMEM.
  */
 cap_status cap_caption_image(const cap_model *model, const cap_image *image,
                              const cap_options *options, cap_result *out, cap_error *err);

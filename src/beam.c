@@ -72,6 +72,20 @@ static void log_softmax_masked(float *row, int V, const cap_model_config *cf)
     row[cf->token_pad] = row[cf->token_start] = row[cf->token_unk] = -INFINITY;
 }
 
+/* -inf for every token that would complete an n-gram (n = opt->no_repeat_ngram) that the
+ * hypothesis `tok` [t] already holds: e.g. "a man riding a bike on a bike" with n = 2. */
+static void block_repeats(float *row, const int *tok, int t, int n)
+{
+    for (int i = 0; i + n - 1 < t; i++) {
+        /* does tok[i .. i+n-2] equal the last n-1 tokens tok[t-n+1 .. t-1]? */
+        int same = 1;
+        for (int j = 0; j < n - 1 && same; j++)
+            same = tok[i + j] == tok[t - n + 1 + j];
+        if (same)
+            row[tok[i + n - 1]] = -INFINITY;
+    }
+}
+
 /* Keep the `want` best (score, flat index) candidates in s->best, best first. A candidate
  * enters only if strictly better, so on equal scores the earlier flat index stays ahead. */
 static int select_best(search *s, const float *logp, int n_live, int want)
@@ -154,10 +168,26 @@ static int advance(search *s, const cap_decoder_step_buf *buf, int n_sel, int t,
     return n_next;
 }
 
-static int by_logprob_desc(const void *pa, const void *pb)
+static float ranking_score(const cap_caption *c, float length_penalty)
 {
-    const cap_caption *a = pa, *b = pb;
-    return (a->logprob < b->logprob) - (a->logprob > b->logprob);
+    if (length_penalty == 0.0f)
+        return c->logprob;
+    return c->logprob / powf((float)(c->n_tokens + 1), length_penalty);
+}
+
+/* Stable insertion sort by decreasing ranking score (n <= beam size). */
+static void sort_finished(cap_caption *c, int n, float length_penalty)
+{
+    for (int i = 1; i < n; i++) {
+        const cap_caption x = c[i];
+        const float sx = ranking_score(&x, length_penalty);
+        int j = i;
+        while (j > 0 && ranking_score(&c[j - 1], length_penalty) < sx) {
+            c[j] = c[j - 1];
+            j--;
+        }
+        c[j] = x;
+    }
 }
 
 cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
@@ -191,8 +221,12 @@ cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options
     int n_live = 1, t = 0;
     for (; t < s.T && n_live > 0 && s.n_done < s.k; t++) {
         cap_decoder_step(m, &ann, n_live, s.live.prev, s.live.h, s.live.c, &buf);
-        for (int b = 0; b < n_live; b++)
+        for (int b = 0; b < n_live; b++) {
             log_softmax_masked(buf.logits + (size_t)b * s.V, s.V, cf);
+            if (opt->no_repeat_ngram >= 2)
+                block_repeats(buf.logits + (size_t)b * s.V, s.live.tokens + (size_t)b * s.T, t,
+                              opt->no_repeat_ngram);
+        }
         const int n_sel = select_best(&s, buf.logits, n_live, s.k - s.n_done);
         n_live = advance(&s, &buf, n_sel, t, cf->token_end);
         if (n_live < 0) {
@@ -208,7 +242,7 @@ cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options
         st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
         goto cleanup;
     }
-    qsort(s.done, (size_t)s.n_done, sizeof(cap_caption), by_logprob_desc);
+    sort_finished(s.done, s.n_done, opt->length_penalty);
     memcpy(out->captions, s.done, sizeof(cap_caption) * (size_t)s.n_done);
     out->n_captions = s.n_done;
     s.n_done = 0; /* ownership moved to out */

@@ -7,6 +7,7 @@
 #include "model.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -106,7 +107,10 @@ __attribute__((constructor)) static void blas_core_select(void)
 
 cap_options cap_options_default(void)
 {
-    return (cap_options){.beam_size = 3, .max_len = 20};
+    /* Tuned on the Flickr8k dev split (models/README.md, "Decoding"): both raise CIDEr-D and
+     * BLEU-4 of the shipped model's beam-3 captions. */
+    return (cap_options){.beam_size = 3, .max_len = 20, .length_penalty = 0.7f,
+                         .no_repeat_ngram = 2};
 }
 
 cap_status cap_caption_image(const cap_model *model, const cap_image *image,
@@ -120,6 +124,10 @@ cap_status cap_caption_image(const cap_model *model, const cap_image *image,
         return cap_fail(err, CAP_ERR_ARG, "empty image");
     if (options->beam_size < 1 || options->max_len < 1)
         return cap_fail(err, CAP_ERR_ARG, "beam size and maximum length must be at least 1");
+    if (!(options->length_penalty >= 0.0f) || !isfinite(options->length_penalty))
+        return cap_fail(err, CAP_ERR_ARG, "length penalty must be a finite number >= 0");
+    if (options->no_repeat_ngram < 0 || options->no_repeat_ngram == 1)
+        return cap_fail(err, CAP_ERR_ARG, "no-repeat n-gram length must be 0 (off) or >= 2");
 
     const int side = model->config.input_size;
     const int L = model->config.grid_rows * model->config.grid_cols;

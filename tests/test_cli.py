@@ -116,9 +116,24 @@ class CaptionCli(unittest.TestCase):
         self.assertLessEqual(len(r.stdout.split()), 3)
         self.assertGreaterEqual(len(r.stdout.split()), 1)
 
+    def test_decoding_options_reach_the_search(self):
+        for file, args in (("beam3_plain.tsv", ["--length-penalty", "0", "--no-repeat-ngram", "0"]),
+                           ("beam5_lp1.5_nr3.tsv", ["-b", "5", "--length-penalty", "1.5",
+                                                    "--no-repeat-ngram", "3"])):
+            want = golden(file)
+            names = sorted(want)
+            r = run("--model", MODEL, *args, *[self.photo(n) for n in names])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, "".join("%s\t%s\n" % (self.photo(n), want[n])
+                                               for n in names), file)
+        self.assertNotEqual(golden("beam5_lp1.5_nr3.tsv"), self.beam3)
+
     def test_usage_errors_exit_2(self):
         for args in ([], ["--beam", "0", "x.jpg"], ["--beam", "abc", "x.jpg"],
-                     ["--max-len", "-1", "x.jpg"], ["--no-such-flag", "x.jpg"]):
+                     ["--max-len", "-1", "x.jpg"], ["--no-such-flag", "x.jpg"],
+                     ["--length-penalty", "-1", "x.jpg"], ["--length-penalty", "nan", "x.jpg"],
+                     ["--length-penalty", "1x", "x.jpg"], ["--no-repeat-ngram", "1", "x.jpg"],
+                     ["--no-repeat-ngram", "-2", "x.jpg"]):
             r = run(*args)
             self.assertEqual(r.returncode, 2, args)
             self.assertEqual(r.stdout, "", args)

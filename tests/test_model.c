@@ -124,8 +124,37 @@ done:
 }
 
 /* Each golden line: NAME<TAB>ids<TAB>caption. The C caption must have the same ids. */
+/* Does tokens [n_tokens] hold the same n-gram twice? */
+static int has_repeated_ngram(const int *tokens, int n_tokens, int n)
+{
+    for (int i = 0; i + n <= n_tokens; i++)
+        for (int j = i + 1; j + n <= n_tokens; j++)
+            if (memcmp(tokens + i, tokens + j, sizeof(int) * (size_t)n) == 0)
+                return 1;
+    return 0;
+}
+
+/* The decoding options' promises on an n-best list: no caption repeats an n-gram, and the
+ * finished captions come by decreasing logprob / (n_tokens + 1)^length_penalty. */
+static void check_nbest_rules(const cap_result *res, const char *name, float length_penalty,
+                              int no_repeat_ngram)
+{
+    float prev = INFINITY;
+    for (int i = 0; i < res->n_captions; i++) {
+        const cap_caption *c = &res->captions[i];
+        if (no_repeat_ngram >= 2)
+            CHECK(!has_repeated_ngram(c->tokens, c->n_tokens, no_repeat_ngram),
+                  "%s: caption %d repeats a %d-gram", name, i, no_repeat_ngram);
+        if (!c->finished)
+            continue;
+        const float score = c->logprob / powf((float)(c->n_tokens + 1), length_penalty);
+        CHECK(score <= prev, "%s: n-best not ordered by the length-normalised score", name);
+        prev = score;
+    }
+}
+
 static void test_captions(const cap_model *m, const char *golden, const char *assets,
-                          const char *file, int beam)
+                          const char *file, int beam, float length_penalty, int no_repeat_ngram)
 {
     char path[4096], line[8192];
     snprintf(path, sizeof path, "%s/%s", golden, file);
@@ -146,6 +175,8 @@ static void test_captions(const cap_model *m, const char *golden, const char *as
         cap_error err = {0};
         cap_options opt = cap_options_default();
         opt.beam_size = beam;
+        opt.length_penalty = length_penalty;
+        opt.no_repeat_ngram = no_repeat_ngram;
         int ok = cap_image_load_file(path, &img, &err) == CAP_OK &&
                  cap_caption_image(m, &img, &opt, &res, &err) == CAP_OK;
         CHECK(ok, "%s: %s", name, err.message);
@@ -160,6 +191,7 @@ static void test_captions(const cap_model *m, const char *golden, const char *as
                   text, best->n_tokens, n_want);
             CHECK(res.n_captions >= 1 && res.n_captions <= beam, "n-best size %d",
                   res.n_captions);
+            check_nbest_rules(&res, name, length_penalty, no_repeat_ngram);
             for (int t = 0; t < best->n_tokens; t++) {
                 float s = 0.0f;
                 for (int i = 0; i < res.grid_rows * res.grid_cols; i++)
@@ -256,7 +288,21 @@ static void test_arguments(const cap_model *m)
     cap_image img = {1, 1, px};
     cap_result res = {0};
     cap_options opt = cap_options_default();
-    CHECK(opt.beam_size == 3 && opt.max_len == 20, "defaults");
+    CHECK(opt.beam_size == 3 && opt.max_len == 20 && opt.length_penalty == 0.7f &&
+              opt.no_repeat_ngram == 2,
+          "defaults");
+    opt.length_penalty = -0.5f;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "length penalty < 0");
+    opt.length_penalty = NAN;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "length penalty NaN");
+    opt.length_penalty = INFINITY;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "length penalty inf");
+    opt = cap_options_default();
+    opt.no_repeat_ngram = 1;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "no-repeat 1");
+    opt.no_repeat_ngram = -1;
+    CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "no-repeat -1");
+    opt = cap_options_default();
     opt.beam_size = 0;
     CHECK(cap_caption_image(m, &img, &opt, &res, NULL) == CAP_ERR_ARG, "beam 0");
     opt = cap_options_default();
@@ -288,8 +334,12 @@ int main(int argc, char **argv)
         return 1;
     }
     test_encoder_and_first_step(m, argv[2], argv[3]);
-    test_captions(m, argv[2], argv[3], "greedy.tsv", 1);
-    test_captions(m, argv[2], argv[3], "beam3.tsv", 3);
+    /* The same table as RUNS in tools/make_goldens.py. */
+    const cap_options def = cap_options_default();
+    test_captions(m, argv[2], argv[3], "greedy.tsv", 1, def.length_penalty, def.no_repeat_ngram);
+    test_captions(m, argv[2], argv[3], "beam3.tsv", 3, def.length_penalty, def.no_repeat_ngram);
+    test_captions(m, argv[2], argv[3], "beam3_plain.tsv", 3, 0.0f, 0);
+    test_captions(m, argv[2], argv[3], "beam5_lp1.5_nr3.tsv", 5, 1.5f, 3);
     test_arguments(m);
     test_bad_models(argv[1]);
     cap_model_free(m);

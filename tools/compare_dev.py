@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--beam", type=int, default=1)
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--out", default=os.path.join(ROOT, "cache", "dev"))
+    ap.add_argument("--length-penalty", type=float, default=reference.DEFAULT_LENGTH_PENALTY)
+    ap.add_argument("--no-repeat-ngram", type=int, default=reference.DEFAULT_NO_REPEAT_NGRAM)
     ap.add_argument("--c-only", action="store_true", help="score the C captions only")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -48,7 +50,9 @@ def main():
     c_out = os.path.join(args.out, "c_beam%d.tsv" % args.beam)
     t0 = time.time()
     with open(c_out, "w") as f:
-        subprocess.run([args.exe, "--model", args.model, "--beam", str(args.beam), *paths],
+        subprocess.run([args.exe, "--model", args.model, "--beam", str(args.beam),
+                        "--length-penalty", str(args.length_penalty),
+                        "--no-repeat-ngram", str(args.no_repeat_ngram), *paths],
                        stdout=f, check=True)
     c_seconds = time.time() - t0
     refs = evaluate.read_references(os.path.join(args.data, "Flickr8k.token.txt"))
@@ -63,7 +67,8 @@ def main():
     t0 = time.time()
     with open(t_out, "w") as f:
         for p in paths:
-            f.write("%s\t%s\n" % (p, cap.caption(p, args.beam)))
+            f.write("%s\t%s\n" % (p, cap.caption(p, args.beam, length_penalty=args.length_penalty,
+                                               no_repeat_ngram=args.no_repeat_ngram)))
     t_seconds = time.time() - t0
 
     c, t = read_tsv(c_out), read_tsv(t_out)

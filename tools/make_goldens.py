@@ -8,7 +8,10 @@ Writes tests/fixtures/golden/:
   pets.features.f32  encoder output a for assets/pets.jpg, float32 [49][1280]
   pets.step0.f32     first decoder step from <start> on those features, float32:
                      alpha [49], beta [1], logits [V]
-  greedy.tsv, beam3.tsv  NAME<TAB>token ids<TAB>caption for every photo in assets/
+  greedy.tsv, beam3.tsv  NAME<TAB>token ids<TAB>caption for every photo in assets/, with
+                     the default decoding options (length penalty 0.7, no repeated bigram)
+  beam3_plain.tsv    the same at beam 3 with both options off
+  beam5_lp1.5_nr3.tsv  beam 5, length penalty 1.5, no repeated trigram
 """
 import argparse
 import os
@@ -24,6 +27,11 @@ from prepare_data import load_rgb  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 PHOTOS = ["pets.jpg", "cat_720p.jpg", "parrot.jpg", "bird.png", "sunflower.png"]
+# file, beam size, length penalty, no-repeat n-gram; tests/test_model.c has the same table.
+RUNS = [("greedy.tsv", 1, reference.DEFAULT_LENGTH_PENALTY, reference.DEFAULT_NO_REPEAT_NGRAM),
+        ("beam3.tsv", 3, reference.DEFAULT_LENGTH_PENALTY, reference.DEFAULT_NO_REPEAT_NGRAM),
+        ("beam3_plain.tsv", 3, 0.0, 0),
+        ("beam5_lp1.5_nr3.tsv", 5, 1.5, 3)]
 
 
 @torch.no_grad()
@@ -46,11 +54,12 @@ def main():
     a = cap.features(load_rgb(os.path.join(ROOT, "assets", "pets.jpg")))
     a.numpy().astype(np.float32).tofile(os.path.join(args.out, "pets.features.f32"))
     first_step(cap, a).tofile(os.path.join(args.out, "pets.step0.f32"))
-    for name, beam in (("greedy.tsv", 1), ("beam3.tsv", 3)):
+    for name, beam, length_penalty, no_repeat_ngram in RUNS:
         with open(os.path.join(args.out, name), "w") as f:
             for photo in PHOTOS:
                 feats = cap.features(load_rgb(os.path.join(ROOT, "assets", photo)))
-                best = cap.beam_search(feats, beam)[0]
+                best = cap.beam_search(feats, beam, length_penalty=length_penalty,
+                                       no_repeat_ngram=no_repeat_ngram)[0]
                 f.write("%s\t%s\t%s\n" % (photo, " ".join(map(str, best["tokens"])),
                                           " ".join(cap.vocab[t] for t in best["tokens"])))
     print("wrote goldens to %s" % args.out)

@@ -28,6 +28,33 @@ from prepare_data import load_rgb  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = os.path.join(HERE, "..", "models", "caption-flickr8k.bin")
+# The C program's defaults (cap_options_default in src/caption.c).
+DEFAULT_LENGTH_PENALTY = 0.7
+DEFAULT_NO_REPEAT_NGRAM = 2
+
+
+def block_repeats(row, tokens, n):
+    """Mirror of block_repeats in src/beam.c: -inf for every token that would complete an
+    n-gram the hypothesis `tokens` already holds. row: (V,) numpy, changed in place."""
+    if n < 2:
+        return
+    t = len(tokens)
+    tail = tokens[t - n + 1:] if n > 1 else []
+    for i in range(t - n + 1):
+        if tokens[i:i + n - 1] == tail:
+            row[tokens[i + n - 1]] = -np.inf
+
+
+def ranking_score(hyp, length_penalty):
+    """Mirror of ranking_score in src/beam.c (float32 arithmetic)."""
+    if length_penalty == 0:
+        return np.float32(hyp["logprob"])
+    return np.float32(hyp["logprob"]) / np.power(np.float32(len(hyp["tokens"]) + 1),
+                                                 np.float32(length_penalty), dtype=np.float32)
+
+
+def sort_finished(done, length_penalty):
+    done.sort(key=lambda x: -ranking_score(x, length_penalty))
 
 
 class Captioner:
@@ -55,8 +82,10 @@ class Captioner:
         lp[:, self.never] = float("-inf")
         return lp
 
+
     @torch.no_grad()
-    def beam_search(self, a, beam=3, max_len=20):
+    def beam_search(self, a, beam=3, max_len=20, length_penalty=DEFAULT_LENGTH_PENALTY,
+                    no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM):
         """Mirror of src/beam.c. Returns the n-best list of dicts (tokens, logprob, finished,
         alphas, betas), finished ones first, each group by decreasing logprob."""
         dec, V, end = self.decoder, self.config["vocab_size"], self.config["token_end"]
@@ -72,9 +101,11 @@ class Captioner:
             n = len(live)
             logits, h, c, alpha, beta = dec.step(a.expand(n, -1, -1), att_a.expand(n, -1, -1),
                                                  dec.embedding(prev), h, c)
-            lp = self.log_probs(logits)
-            scores = (torch.tensor([x["logprob"] for x in live]).unsqueeze(1) + lp).flatten()
-            scores = scores.numpy().astype(np.float32)
+            lp = self.log_probs(logits).numpy()
+            for b, x in enumerate(live):
+                block_repeats(lp[b], x["tokens"], no_repeat_ngram)
+            scores = (np.array([x["logprob"] for x in live], dtype=np.float32)[:, None]
+                      + lp).astype(np.float32).ravel()
             order = np.argsort(-scores, kind="stable")[:beam - len(done)]
             new_live, rows = [], []
             for flat in order:
@@ -93,7 +124,7 @@ class Captioner:
             if rows:
                 h, c = h[rows], c[rows]
                 prev = torch.tensor([x["tokens"][-1] for x in live])
-        done.sort(key=lambda x: -x["logprob"])
+        sort_finished(done, length_penalty)
         return done + [dict(x, finished=False) for x in live]
 
     @torch.no_grad()
@@ -117,7 +148,8 @@ class Captioner:
         return cand[:want].tolist()
 
     @torch.no_grad()
-    def beam_search_batch(self, feats, beam=3, max_len=20):
+    def beam_search_batch(self, feats, beam=3, max_len=20, length_penalty=DEFAULT_LENGTH_PENALTY,
+                          no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM):
         """beam_search for B images at once: every step runs the live hypotheses of all images
         as the rows of one decoder step, then each image selects as beam_search does.
         feats (B, L, D). Returns a list of B n-best lists."""
@@ -141,6 +173,8 @@ class Captioner:
                 n = len(live[i])
                 if n == 0:
                     continue
+                for b, x in enumerate(live[i]):
+                    block_repeats(lp[row0 + b], x["tokens"], no_repeat_ngram)
                 base = np.array([x["logprob"] for x in live[i]], dtype=np.float32)
                 scores = (base[:, None] + lp[row0:row0 + n]).astype(np.float32).ravel()
                 new_live = []
@@ -169,11 +203,11 @@ class Captioner:
                 prev = torch.tensor(tokens, dtype=torch.long)
         out = []
         for i in range(B):
-            done[i].sort(key=lambda x: -x["logprob"])
+            sort_finished(done[i], length_penalty)
             out.append(done[i] + [dict(x, finished=False) for x in live[i]])
         return out
 
-    def caption_batch(self, paths, beam=3, max_len=20):
+    def caption_batch(self, paths, beam=3, max_len=20, **decode):
         """Caption several files: list of (path, caption or None, error or None), in order.
         Files that cannot be read are reported and skipped, the rest run as one batch."""
         rgbs, ok, results = [], [], {}
@@ -185,12 +219,13 @@ class Captioner:
                 results[p] = (None, e)
         if ok:
             for p, nbest in zip(ok, self.beam_search_batch(self.features_batch(rgbs), beam,
-                                                            max_len)):
+                                                            max_len, **decode)):
                 results[p] = (" ".join(self.vocab[t] for t in nbest[0]["tokens"]), None)
         return [(p, *results[p]) for p in paths]
 
-    def caption(self, path, beam=3, max_len=20):
-        best = self.beam_search(self.features(load_rgb(path)), beam, max_len)[0]
+    def caption(self, path, beam=3, max_len=20, **decode):
+        """decode: length_penalty, no_repeat_ngram (as beam_search)."""
+        best = self.beam_search(self.features(load_rgb(path)), beam, max_len, **decode)[0]
         return " ".join(self.vocab[t] for t in best["tokens"])
 
 
@@ -200,23 +235,26 @@ def main():
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--beam", type=int, default=3)
     ap.add_argument("--max-len", type=int, default=20)
+    ap.add_argument("--length-penalty", type=float, default=DEFAULT_LENGTH_PENALTY)
+    ap.add_argument("--no-repeat-ngram", type=int, default=DEFAULT_NO_REPEAT_NGRAM)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--batch", type=int, default=32,
                     help="images per encoder pass and beam search (1: one at a time)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cap = Captioner(args.model)
+    decode = dict(length_penalty=args.length_penalty, no_repeat_ngram=args.no_repeat_ngram)
     status = 0
     single = len(args.images) == 1
     for start in range(0, len(args.images), max(args.batch, 1)):
         chunk = args.images[start:start + max(args.batch, 1)]
         if len(chunk) == 1:
             try:
-                done = [(chunk[0], cap.caption(chunk[0], args.beam, args.max_len), None)]
+                done = [(chunk[0], cap.caption(chunk[0], args.beam, args.max_len, **decode), None)]
             except (OSError, ValueError) as e:
                 done = [(chunk[0], None, e)]
         else:
-            done = cap.caption_batch(chunk, args.beam, args.max_len)
+            done = cap.caption_batch(chunk, args.beam, args.max_len, **decode)
         for p, text, e in done:
             if e is not None:
                 print("reference: %s: %s" % (p, e), file=sys.stderr)

@@ -163,7 +163,7 @@ def main():
     ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
     ap.add_argument("--out", default=None, help="run folder (default: CACHE/run_xe)")
     ap.add_argument("--tflite", default=TFLITE)
-    ap.add_argument("--epochs", type=int, default=7)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch", type=int, default=32, help="images per step (x5 captions)")
     ap.add_argument("--lr", type=float, default=4e-4, help="decoder learning rate")
     ap.add_argument("--encoder-lr", type=float, default=1e-4, help="encoder head learning rate")

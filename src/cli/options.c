@@ -21,6 +21,8 @@ enum {
     OPT_ATTENTION_PNG,
     OPT_STEP,
     OPT_SCREENSHOT,
+    OPT_LENGTH_PENALTY,
+    OPT_NO_REPEAT,
 };
 
 static const char short_opts[] = "m:b:l:o:f:j:qhV";
@@ -29,6 +31,8 @@ static const struct option long_opts[] = {
     {"model", required_argument, NULL, 'm'},
     {"beam", required_argument, NULL, 'b'},
     {"max-len", required_argument, NULL, 'l'},
+    {"length-penalty", required_argument, NULL, OPT_LENGTH_PENALTY},
+    {"no-repeat-ngram", required_argument, NULL, OPT_NO_REPEAT},
     {"output", required_argument, NULL, 'o'},
     {"format", required_argument, NULL, 'f'},
     {"resume", no_argument, NULL, OPT_RESUME},
@@ -56,6 +60,10 @@ static void usage(FILE *f)
             "                     model, else the source tree's models/%s)\n"
             "  -b, --beam N       beam size, 1 = greedy (default 3)\n"
             "  -l, --max-len N    at most N decoding steps per caption (default 20)\n"
+            "      --length-penalty A  rank finished captions by logprob / (words + 1)^A;\n"
+            "                     larger A, longer captions (default 0.7, 0 = off)\n"
+            "      --no-repeat-ngram N  never repeat an N-word sequence within a caption\n"
+            "                     (default 2, 0 = off)\n"
             "\n"
             "Batches (a DIR is walked recursively in sorted order for JPEG/PNG files;\n"
             "'-' reads paths from stdin, one per line):\n"
@@ -108,6 +116,18 @@ static int parse_int(const char *s, const char *what, int lo, int hi, int *out)
     return 1;
 }
 
+static int parse_float(const char *s, const char *what, float lo, float hi, float *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "caption: %s must be a number from %g to %g, got '%s'\n", what, lo, hi, s);
+        return 0;
+    }
+    *out = (float)v;
+    return 1;
+}
+
 static int parse_format(const char *s, out_format *out)
 {
     static const struct {
@@ -154,6 +174,17 @@ parse_result parse_options(int argc, char **argv, cli_options *opt)
         case 'm': opt->model_path = optarg; break;
         case 'b': ok = parse_int(optarg, "--beam", 1, 100, &opt->caption.beam_size); break;
         case 'l': ok = parse_int(optarg, "--max-len", 1, 1000, &opt->caption.max_len); break;
+        case OPT_LENGTH_PENALTY:
+            ok = parse_float(optarg, "--length-penalty", 0.0f, 10.0f,
+                             &opt->caption.length_penalty);
+            break;
+        case OPT_NO_REPEAT:
+            ok = parse_int(optarg, "--no-repeat-ngram", 0, 100, &opt->caption.no_repeat_ngram);
+            if (ok && opt->caption.no_repeat_ngram == 1) {
+                fprintf(stderr, "caption: --no-repeat-ngram must be 0 (off) or at least 2\n");
+                ok = 0;
+            }
+            break;
         case 'o': opt->output = optarg; break;
         case 'f': ok = parse_format(optarg, &opt->format); break;
         case OPT_RESUME: opt->resume = 1; break;
