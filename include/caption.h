@@ -4,7 +4,9 @@
  * Model: Xu et al. 2015, "Show, Attend and Tell: Neural Image Caption Generation with
  * Visual Attention" (arXiv:1502.03044), soft ("deterministic") attention, section 4.2.
  * Encoder: MobileNetV2 (Sandler et al. 2018) up to its last 1x1 convolution, giving a
- * feature map of L = 7 x 7 annotation vectors a_i of dimension D = 1280.
+ * feature map of L = rows x cols annotation vectors a_i of dimension D = 1280: 7 x 7 for the
+ * usual output stride 32 (the shipped model), 14 x 14 for a model file with output stride 16
+ * (the last stage dilated); cap_model_grid says which.
  *
  * Data flows one way:
  *   file -> cap_image (RGB8) -> 224x224 squash -> encoder -> a (L x D)
@@ -122,7 +124,8 @@ int cap_model_vocab_size(const cap_model *model);
 /* The word of token id `token` (0 <= token < V), or NULL if out of range. Owned by the model. */
 const char *cap_model_word(const cap_model *model, int token);
 
-/* Attention grid of the encoder at 224x224 input: rows x cols = L (7 x 7). */
+/* Attention grid of the encoder at 224x224 input: rows x cols = L; 7 x 7 (output stride 32,
+ * the shipped model) or 14 x 14 (output stride 16), as stored in the model file. */
 void cap_model_grid(const cap_model *model, int *rows, int *cols);
 
 /* ------------------------------------------------------------- captioning -- */

@@ -160,7 +160,7 @@ void cap_rows_times_wt(const float *X, int n, int in, int ldx, const float *W, i
 
 /* Y[n][out] = X[n][in] W^T (+ Y if accumulate), W row-major [out][ldw] as torch.nn.Linear
  * (ldw >= in: W may be the first `in` columns of a wider matrix). A few rows (a decoder step):
- * cap_rows_times_wt; many (the 49 annotation vectors): OpenBLAS. */
+ * cap_rows_times_wt; many (the L = 49 or 196 annotation vectors): OpenBLAS. */
 static void linear_ld(const float *X, int n, int in, const float *W, int ldw, int out, float *Y,
                       int accumulate)
 {
@@ -207,8 +207,8 @@ cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations
     add_bias(ann->att_a, L, A, w->att_feature_b);
     /* The LSTM's and the deep output's context weights applied to every a_i, once per image:
      * W_x[:, M:] z_t = beta_t sum_i alpha_ti (W_x[:, M:] a_i), likewise L_z z_t. Each step then
-     * multiplies by the L = 49 alpha weights instead of reading the 4H x D and M x D
-     * matrices (6.5 MB) again, and z_t itself is never formed. */
+     * multiplies by the L alpha weights (49, or 196 on a 14x14 grid) instead of reading the
+     * 4H x D and M x D matrices (6.5 MB) again, and z_t itself is never formed. */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, 4 * H, D, 1.0f, a, D,
                 w->lstm_w_ih + M, M + D, 0.0f, ann->ctx_gates, 4 * H);
     linear(a, L, D, w->out_context_w, M, ann->ctx_out, 0);

@@ -1,4 +1,5 @@
-/* encoder.h - MobileNetV2 forward pass to the 7x7x1280 feature map (tools/mobilenet_v2.py). */
+/* encoder.h - MobileNetV2 forward pass to the feature map: 7x7x1280 at output stride 32, or
+ * 14x14x1280 at output stride 16 (dilated last stage) (tools/mobilenet_v2.py). */
 #ifndef CAPTION_ENCODER_H
 #define CAPTION_ENCODER_H
 
@@ -14,8 +15,10 @@ void cap_encoder_input(const cap_image *image224, float *x);
 
 /*
  * Run the encoder on x (CHW, 3 x 224 x 224, from cap_encoder_input) and write the annotation
- * vectors a [L][D] row-major, L = 49 cells in row-major grid order (i = row * 7 + col),
- * D = 1280: exactly PyTorch's feature.flatten(2).transpose(1, 2).
+ * vectors a [L][D] row-major, D = 1280, L = S * S cells in row-major grid order
+ * (i = row * S + col), S = 224 / output stride of the weights: 7 (L = 49) for stride 32, 14
+ * (L = 196) for stride 16 (cap_model_config.grid_rows/grid_cols give S). Exactly PyTorch's
+ * feature.flatten(2).transpose(1, 2).
  * Convolutions use TensorFlow 'SAME' padding (extra row/column at the bottom/right), ReLU6 as
  * in Sandler et al. 2018; pointwise convolutions are one sgemm each (OpenBLAS).
  * Errors: CAP_ERR_NOMEM (scratch buffers, about 20 MB).
@@ -46,5 +49,18 @@ void cap_depthwise3x3(const float *x, const float *x_bias, int c, int h, int w, 
                       const float *k, const float *b, float *y);
 void cap_depthwise3x3_naive(const float *x, const float *x_bias, int c, int h, int w, int stride,
                             const float *k, const float *b, float *y);
+
+/*
+ * Dilated depthwise 3x3 convolution + bias + ReLU6, stride 1, on x [c][h][w] (CHW), weights
+ * k [c][3][3], bias b [c]; writes y [c][h][w]:
+ *   y[ch][oy][ox] = ReLU6(b[ch] + sum_{ky,kx} k[ch][ky][kx] * x[ch][oy + d(ky-1)][ox + d(kx-1)])
+ * with d = dilation >= 1 and x = 0 outside the image. That is TF 'SAME' padding for the
+ * effective kernel 2d + 1 at stride 1: d rows/columns of zeros on every side (2 for the
+ * encoder's dilation 2, the last stage at output stride 16). x_bias as in cap_depthwise3x3.
+ * A plain loop (the maps it serves are 14x14), tested against an independent definition in
+ * tests/test_kernels.c.
+ */
+void cap_depthwise3x3_dilated(const float *x, const float *x_bias, int c, int h, int w,
+                              int dilation, const float *k, const float *b, float *y);
 
 #endif

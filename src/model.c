@@ -3,6 +3,7 @@
  * before it is used, so a truncated or foreign file is a CAP_ERR_MODEL, never a bad read. */
 #include "model.h"
 
+#include "encoder.h"
 #include "error.h"
 
 #include <errno.h>
@@ -101,10 +102,16 @@ static cap_conv conv(const loader *ld, const char *prefix, int cin, int cout, in
     c.cin = cin;
     c.cout = cout;
     c.stride = stride;
+    c.dilation = 1;
     return c;
 }
 
-static cap_status bind_encoder(const loader *ld, cap_encoder_weights *enc)
+/* The weights are the same for every output stride; only the depthwise layers' strides and
+ * dilations differ. As TF-slim's mobilenet `output_stride` (and tools/mobilenet_v2.py,
+ * layer_strides): once the running stride reaches output_stride, later depthwise layers keep
+ * stride 1 and are dilated by the strides they skip. For 16: block 13 at stride 1, blocks
+ * 14-16 dilated by 2; for 32 nothing changes. */
+static cap_status bind_encoder(const loader *ld, int output_stride, cap_encoder_weights *enc)
 {
     /* MobileNetV2 1.0 (t, c, n, s): Sandler et al. 2018, Table 2. */
     static const int settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2},
@@ -113,11 +120,19 @@ static cap_status bind_encoder(const loader *ld, cap_encoder_weights *enc)
     cap_status st = CAP_OK;
     char name[48]; /* "encoder.blocks.NN.depthwise.conv" */
     enc->conv0 = conv(ld, "encoder.conv0.conv", 3, 32, 3, 2, 0, &st);
-    int cin = 32, b = 0;
+    int cin = 32, b = 0, current = 2, rate = 1; /* running stride after conv0; dilation */
     for (int s = 0; s < 7; s++) {
         for (int i = 0; i < settings[s][2]; i++, b++) {
-            const int t = settings[s][0], cout = settings[s][1];
-            const int stride = i == 0 ? settings[s][3] : 1, hidden = cin * t;
+            const int t = settings[s][0], cout = settings[s][1], hidden = cin * t;
+            const int table_stride = i == 0 ? settings[s][3] : 1;
+            int stride = table_stride, dilation = 1;
+            if (current == output_stride) {
+                stride = 1;
+                dilation = rate;
+                rate *= table_stride;
+            } else {
+                current *= table_stride;
+            }
             cap_block *blk = &enc->blocks[b];
             if (t != 1) {
                 snprintf(name, sizeof name, "encoder.blocks.%d.expand.conv", b);
@@ -125,13 +140,14 @@ static cap_status bind_encoder(const loader *ld, cap_encoder_weights *enc)
             }
             snprintf(name, sizeof name, "encoder.blocks.%d.depthwise.conv", b);
             blk->depthwise = conv(ld, name, hidden, hidden, 3, stride, 1, &st);
+            blk->depthwise.dilation = dilation;
             snprintf(name, sizeof name, "encoder.blocks.%d.project.conv", b);
             blk->project = conv(ld, name, hidden, cout, 1, 1, 0, &st);
             blk->residual = stride == 1 && cin == cout;
             cin = cout;
         }
     }
-    enc->conv1 = conv(ld, "encoder.conv1.conv", cin, 1280, 1, 1, 0, &st);
+    enc->conv1 = conv(ld, "encoder.conv1.conv", cin, CAP_FEATURE_DIM, 1, 1, 0, &st);
     return st;
 }
 
@@ -184,16 +200,29 @@ static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_
     *vocab_offset = rd_u64(h + 76);
     *vocab_bytes = rd_u64(h + 84);
     uint64_t file_size = rd_u64(h + 92);
+    const uint32_t stride_field = rd_u32(h + 100); /* 0 in every file older than the field */
     if (file_size != ld->size)
         return cap_fail(ld->err, CAP_ERR_MODEL, "file is %zu bytes, header says %llu (truncated?)",
                         ld->size, (unsigned long long)file_size);
     for (int i = 0; i < 12; i++)
         if (v[i] > (1u << 24))
             return cap_fail(ld->err, CAP_ERR_MODEL, "implausible hyperparameter %u", v[i]);
+    if (stride_field != 0 && stride_field != 16)
+        return cap_fail(ld->err, CAP_ERR_MODEL,
+                        "unsupported encoder output stride field %u (this program reads 0, "
+                        "meaning 32, or 16)", stride_field);
     *c = (cap_model_config){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5],
-                            (int)v[6], (int)v[7], (int)v[8], (int)v[9], (int)v[10], (int)v[11]};
-    if (c->feature_dim != 1280 || c->input_size != 224 || c->grid_rows != 7 || c->grid_cols != 7)
-        return cap_fail(ld->err, CAP_ERR_MODEL, "unsupported encoder geometry");
+                            (int)v[6], (int)v[7], (int)v[8], (int)v[9], (int)v[10], (int)v[11],
+                            stride_field == 0 ? 32 : 16};
+    if (c->feature_dim != CAP_FEATURE_DIM || c->input_size != CAP_ENCODER_INPUT)
+        return cap_fail(ld->err, CAP_ERR_MODEL,
+                        "unsupported encoder geometry: feature dim %d, input %d (want %d, %d)",
+                        c->feature_dim, c->input_size, CAP_FEATURE_DIM, CAP_ENCODER_INPUT);
+    const int side = CAP_ENCODER_INPUT / c->output_stride;
+    if (c->grid_rows != side || c->grid_cols != side)
+        return cap_fail(ld->err, CAP_ERR_MODEL,
+                        "unsupported encoder geometry: grid %dx%d, output stride %d gives %dx%d",
+                        c->grid_rows, c->grid_cols, c->output_stride, side, side);
     if (c->vocab_size < 4 || c->embed_dim < 1 || c->attention_dim < 1 || c->hidden_dim < 1)
         return cap_fail(ld->err, CAP_ERR_MODEL, "invalid decoder dimensions");
     const int tok[4] = {c->token_pad, c->token_start, c->token_end, c->token_unk};
@@ -264,7 +293,7 @@ cap_status cap_model_load(const char *path, cap_model **out, cap_error *err)
     if (st == CAP_OK)
         st = bind_vocab(&ld, m, vocab_offset, vocab_bytes);
     if (st == CAP_OK)
-        st = bind_encoder(&ld, &m->encoder);
+        st = bind_encoder(&ld, m->config.output_stride, &m->encoder);
     if (st == CAP_OK)
         st = bind_decoder(&ld, &m->config, &m->decoder);
     if (st != CAP_OK) {

@@ -14,11 +14,13 @@
 
 /* A convolution with BatchNorm folded in. Layouts (row-major, PyTorch order):
  *   full 3x3:  w [cout][cin][3][3]       pointwise 1x1: w [cout][cin]
- *   depthwise: w [c][3][3]               bias [cout] */
+ *   depthwise: w [c][3][3]               bias [cout]
+ * dilation > 1 (only depthwise, only with stride 1) spaces the taps `dilation` pixels apart:
+ * the output-stride-16 encoder's last stage. */
 typedef struct cap_conv {
     const float *w;
     const float *b;
-    int cin, cout, stride;
+    int cin, cout, stride, dilation;
 } cap_conv;
 
 /* One MobileNetV2 inverted residual block (Sandler et al. 2018, Table 1):
@@ -63,6 +65,9 @@ typedef struct cap_model_config {
     int attention_dim; /* A */
     int hidden_dim;    /* H */
     int token_pad, token_start, token_end, token_unk;
+    int output_stride; /* encoder input side / grid side: 32 (7x7), or 16 (14x14: block 13's
+                          depthwise at stride 1, blocks 14-16 dilated by 2); header offset
+                          100, where 0 means 32 */
 } cap_model_config;
 
 struct cap_model {

@@ -92,9 +92,10 @@ static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
                 f += 2.0 * cv->cout * hws[i] * cv->cin;
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->conv1.cout, 49, w->conv1.cin,
-                    1.0f, w->conv1.w, w->conv1.cin, x, 49, 0.0f, y, 49);
-        f += 2.0 * w->conv1.cout * 49 * w->conv1.cin;
+        const int L = side * side; /* 7x7, or 14x14 at output stride 16 */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->conv1.cout, L, w->conv1.cin,
+                    1.0f, w->conv1.w, w->conv1.cin, x, L, 0.0f, y, L);
+        f += 2.0 * w->conv1.cout * L * w->conv1.cin;
         t = now_s() - t;
         best = t < best ? t : best;
         flops = f;
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
     double *t[N_T];
     for (int i = 0; i < N_T; i++)
         t[i] = calloc((size_t)n, sizeof(double));
-    float *x = malloc(sizeof(float) * 3 * 224 * 224), *a = malloc(sizeof(float) * 49 * 1280);
+    const size_t L = (size_t)m->config.grid_rows * m->config.grid_cols;
+    float *x = malloc(sizeof(float) * 3 * 224 * 224), *a = malloc(sizeof(float) * L * 1280);
     cap_encoder_profile prof = {0};
     int k = 0;
     for (int r = 0; r < repeat; r++)

@@ -3,8 +3,11 @@
  * 17x17 (odd and even, so both TF 'SAME' padding cases and every border case), strides 1 and
  * 2, with and without the fused input bias + ReLU6, plus the encoder's real 112/56/28/14/7
  * shapes. Inputs span [-8, 8] so ReLU6 clamps at both ends.
- * The fast kernels may sum in another order and use FMA. Then the decoder's tanh approximation,
- * attention energies and few-rows GEMM. */
+ * The fast kernels may sum in another order and use FMA. The dilated depthwise 3x3 (output
+ * stride 16) against a definition written here, independently of src/encoder.c: explicit
+ * zero padding of d on every side, then the taps (tolerance 1e-5 * (1 + |ref|)), every size
+ * from 1x1 to 13x13 and the encoder's 14x14, dilations 1 to 3, with and without the input
+ * bias. Then the decoder's tanh approximation, attention energies and few-rows GEMM. */
 #include "decoder.h"
 #include "encoder.h"
 
@@ -48,6 +51,65 @@ static int check_depthwise(int c, int h, int w, int s, int with_x_bias)
             bad = 1;
         }
     free(x), free(k), free(b), free(y), free(ref);
+    return bad;
+}
+
+static float relu6f(float v)
+{
+    return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+}
+
+/* The dilated depthwise 3x3 by its definition: copy the (biased, ReLU6'd) input into a plane
+ * padded with d zeros on every side (TF 'SAME' for the effective kernel 2d + 1 at stride 1),
+ * then y = ReLU6(b + sum of the 9 taps spaced d apart), accumulated in double. */
+static void dilated_reference(const float *x, const float *xb, int c, int h, int w, int d,
+                              const float *k, const float *b, float *y)
+{
+    const int hp = h + 2 * d, wp = w + 2 * d;
+    float *pad = calloc((size_t)hp * wp, sizeof(float));
+    for (int ch = 0; ch < c; ch++) {
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) {
+                const float v = x[((size_t)ch * h + i) * w + j];
+                pad[(size_t)(i + d) * wp + j + d] = xb ? relu6f(v + xb[ch]) : v;
+            }
+        for (int oy = 0; oy < h; oy++)
+            for (int ox = 0; ox < w; ox++) {
+                double acc = b[ch];
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        acc += (double)k[ch * 9 + ky * 3 + kx] *
+                               pad[(size_t)(oy + ky * d) * wp + ox + kx * d];
+                y[((size_t)ch * h + oy) * w + ox] = relu6f((float)acc);
+            }
+    }
+    free(pad);
+}
+
+static int check_dilated(int c, int h, int w, int d, int with_x_bias)
+{
+    const size_t n = (size_t)c * h * w;
+    float *x = malloc(sizeof(float) * n), *k = malloc(sizeof(float) * c * 9),
+          *b = malloc(sizeof(float) * c), *xb = malloc(sizeof(float) * c),
+          *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 8.0f * frand();
+    for (int i = 0; i < c * 9; i++)
+        k[i] = frand();
+    for (int i = 0; i < c; i++) {
+        b[i] = frand();
+        xb[i] = 2.0f * frand();
+    }
+    cap_depthwise3x3_dilated(x, with_x_bias ? xb : NULL, c, h, w, d, k, b, y);
+    dilated_reference(x, with_x_bias ? xb : NULL, c, h, w, d, k, b, ref);
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++)
+        if (!(fabsf(y[i] - ref[i]) <= 1e-5f * (1.0f + fabsf(ref[i])))) {
+            printf("FAIL dilated depthwise c=%d h=%d w=%d dilation=%d x_bias=%d at %zu: %g != %g\n",
+                   c, h, w, d, with_x_bias, i, y[i], ref[i]);
+            bad = 1;
+        }
+    free(x), free(k), free(b), free(xb), free(y), free(ref);
     return bad;
 }
 
@@ -147,6 +209,17 @@ int main(void)
                 failed += check_depthwise(8, sides[i], sides[i], s, xb);
     }
     printf("%d of %d depthwise cases passed\n", n - failed, n);
+    int n_dil = 0, failed_dil = 0;
+    for (int xb = 0; xb <= 1; xb++)
+        for (int d = 1; d <= 3; d++) {
+            for (int h = 1; h <= 13; h++)
+                for (int w = 1; w <= 13; w++, n_dil++)
+                    failed_dil += check_dilated(3, h, w, d, xb);
+            failed_dil += check_dilated(16, 14, 14, d, xb); /* the encoder's 14x14 maps */
+            n_dil++;
+        }
+    printf("%d of %d dilated depthwise cases passed\n", n_dil - failed_dil, n_dil);
+    failed += failed_dil;
     failed += check_tanh();
     const int dims[][2] = {{49, 256}, {1, 1}, {3, 15}, {7, 17}, {49, 33}};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)

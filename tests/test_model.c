@@ -3,7 +3,11 @@
  *   first decoder step (same features):  alpha within 1e-5, logits within 1e-4 * max |ref|
  *   greedy and beam-3 captions of every photo in assets/: identical token ids
  * plus the model loader's answers to damaged files and the API's argument checks.
- * usage: test_model MODEL GOLDEN_DIR ASSETS_DIR */
+ * usage: test_model MODEL GOLDEN_DIR ASSETS_DIR
+ *        test_model --features MODEL IMAGE OUT.f32
+ * The second form writes the C encoder output a [L][D] (float32, native byte order) of IMAGE
+ * squashed to 224x224 and prints "grid ROWS COLS", for tests/test_grid14.py to compare with
+ * PyTorch on a model file made at test time. */
 #include "caption.h"
 #include "decoder.h"
 #include "encoder.h"
@@ -66,7 +70,8 @@ static float max_diff(const float *a, const float *b, size_t n)
 static void test_encoder_and_first_step(const cap_model *m, const char *golden, const char *assets)
 {
     char path[4096];
-    const int L = 49, D = CAP_FEATURE_DIM, V = cap_model_vocab_size(m);
+    const int L = m->config.grid_rows * m->config.grid_cols, D = CAP_FEATURE_DIM,
+              V = cap_model_vocab_size(m);
     size_t n_ref = 0, n_step = 0;
     snprintf(path, sizeof path, "%s/pets.features.f32", golden);
     float *ref = read_all(path, &n_ref);
@@ -238,6 +243,54 @@ static void put_u32(unsigned char *p, unsigned v)
     p[3] = (v >> 24) & 255;
 }
 
+/* The shipped model is the plain stride-32 MobileNetV2: stride 2 in blocks 1, 3, 6 and 13, no
+ * dilation, 7x7 grid. */
+static void check_stride32_geometry(const cap_model *m)
+{
+    CHECK(m->config.output_stride == 32 && m->config.grid_rows == 7 && m->config.grid_cols == 7,
+          "shipped model: grid %dx%d, stride %d", m->config.grid_rows, m->config.grid_cols,
+          m->config.output_stride);
+    for (int b = 0; b < CAP_ENCODER_BLOCKS; b++) {
+        const cap_conv *dw = &m->encoder.blocks[b].depthwise;
+        const int want_stride = b == 1 || b == 3 || b == 6 || b == 13 ? 2 : 1;
+        CHECK(dw->stride == want_stride && dw->dilation == 1, "block %d: stride %d dilation %d",
+              b, dw->stride, dw->dilation);
+    }
+}
+
+/* The shipped file with grid 14x14 and stride field 16 is a valid output-stride-16 model (same
+ * tensors): it loads with block 13's depthwise at stride 1 and blocks 14-16 dilated by 2. */
+static void check_stride16_variant(const char *dir, const unsigned char *bytes, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/grid14-stride16", dir);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(bytes, 1, n, f);
+        fclose(f);
+    }
+    cap_model *m = NULL;
+    cap_error err = {0};
+    CHECK(cap_model_load(path, &m, &err) == CAP_OK, "stride-16 variant: %s", err.message);
+    if (m) {
+        int rows = 0, cols = 0;
+        cap_model_grid(m, &rows, &cols);
+        CHECK(rows == 14 && cols == 14 && m->config.output_stride == 16,
+              "stride-16 variant: grid %dx%d, stride %d", rows, cols, m->config.output_stride);
+        for (int b = 0; b < CAP_ENCODER_BLOCKS; b++) {
+            const cap_conv *dw = &m->encoder.blocks[b].depthwise;
+            const int want_stride = b == 1 || b == 3 || b == 6 ? 2 : 1, want_dil = b >= 14 ? 2 : 1;
+            CHECK(dw->stride == want_stride && dw->dilation == want_dil,
+                  "stride-16 block %d: stride %d dilation %d", b, dw->stride, dw->dilation);
+        }
+        CHECK(!m->encoder.blocks[13].residual && m->encoder.blocks[14].residual &&
+                  m->encoder.blocks[15].residual && !m->encoder.blocks[16].residual,
+              "stride-16 residual connections");
+    }
+    cap_model_free(m);
+    unlink(path);
+}
+
 static void test_bad_models(const char *model_path)
 {
     size_t n = 0;
@@ -271,6 +324,29 @@ static void test_bad_models(const char *model_path)
     memcpy(bad, good, n);
     bad[256] = 'X'; /* first tensor renamed: missing */
     expect_bad_model(dir, "tensor-missing", bad, n, CAP_ERR_MODEL);
+    /* The encoder output stride (offset 100): 0 = 32, 16; the grid must be 224 / stride. */
+    memcpy(bad, good, n);
+    put_u32(bad + 100, 8);
+    expect_bad_model(dir, "stride-8", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 100, 32); /* 32 is written as 0; any other value is unknown */
+    expect_bad_model(dir, "stride-32", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 28, 14);
+    put_u32(bad + 32, 14);
+    expect_bad_model(dir, "grid14-stride0", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 100, 16);
+    expect_bad_model(dir, "grid7-stride16", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 28, 14);
+    put_u32(bad + 100, 16);
+    expect_bad_model(dir, "grid14x7-stride16", bad, n, CAP_ERR_MODEL);
+    memcpy(bad, good, n);
+    put_u32(bad + 28, 14);
+    put_u32(bad + 32, 14);
+    put_u32(bad + 100, 16);
+    check_stride16_variant(dir, bad, n);
 
     cap_model *m = NULL;
     cap_error err = {0};
@@ -321,10 +397,56 @@ static void test_arguments(const cap_model *m)
     CHECK(strcmp(cap_model_word(m, m->config.token_end), "<end>") == 0, "<end> token");
 }
 
+/* test_model --features MODEL IMAGE OUT: the encoder output of IMAGE, written to OUT. */
+static int dump_features(const char *model_path, const char *image_path, const char *out_path)
+{
+    cap_model *m = NULL;
+    cap_image img = {0}, sq = {0};
+    cap_error err = {0};
+    float *x = NULL, *a = NULL;
+    int rc = 1;
+    if (cap_model_load(model_path, &m, &err) != CAP_OK ||
+        cap_image_load_file(image_path, &img, &err) != CAP_OK ||
+        cap_image_resize(&img, m->config.input_size, m->config.input_size, &sq, &err) != CAP_OK) {
+        fprintf(stderr, "test_model: %s\n", err.message);
+        goto done;
+    }
+    const size_t side = (size_t)m->config.input_size,
+                 n = (size_t)m->config.grid_rows * m->config.grid_cols * m->config.feature_dim;
+    x = malloc(sizeof(float) * 3 * side * side);
+    a = malloc(sizeof(float) * n);
+    if (!x || !a)
+        goto done;
+    cap_encoder_input(&sq, x);
+    if (cap_encoder_forward(&m->encoder, x, a, &err) != CAP_OK) {
+        fprintf(stderr, "test_model: encoder: %s\n", err.message);
+        goto done;
+    }
+    FILE *f = fopen(out_path, "wb");
+    if (f && fwrite(a, sizeof(float), n, f) == n && fclose(f) == 0) {
+        printf("grid %d %d\n", m->config.grid_rows, m->config.grid_cols);
+        rc = 0;
+    } else {
+        fprintf(stderr, "test_model: cannot write %s\n", out_path);
+        if (f)
+            fclose(f);
+    }
+done:
+    free(x);
+    free(a);
+    cap_image_free(&sq);
+    cap_image_free(&img);
+    cap_model_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--features") == 0)
+        return dump_features(argv[2], argv[3], argv[4]);
     if (argc != 4) {
-        fprintf(stderr, "usage: test_model MODEL GOLDEN_DIR ASSETS_DIR\n");
+        fprintf(stderr, "usage: test_model MODEL GOLDEN_DIR ASSETS_DIR\n"
+                        "       test_model --features MODEL IMAGE OUT.f32\n");
         return 2;
     }
     cap_model *m = NULL;
@@ -340,6 +462,7 @@ int main(int argc, char **argv)
     test_captions(m, argv[2], argv[3], "beam3.tsv", 3, def.length_penalty, def.no_repeat_ngram);
     test_captions(m, argv[2], argv[3], "beam3_plain.tsv", 3, 0.0f, 0);
     test_captions(m, argv[2], argv[3], "beam5_lp1.5_nr3.tsv", 5, 1.5f, 3);
+    check_stride32_geometry(m);
     test_arguments(m);
     test_bad_models(argv[1]);
     cap_model_free(m);

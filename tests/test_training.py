@@ -7,7 +7,10 @@
   the captions it sampled (so the policy gradient is taken on the right quantity);
 - train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image;
 - the encoder's trunk + head split equals the whole encoder, and mirrored captions swap
-  "left" and "right".
+  "left" and "right";
+- the output-stride-16 encoder (dilated last stage) shares the stride-32 trunk and weights,
+  and its odd cells are the stride-32 map (the "a trous" identity, which checks its strides,
+  dilations and SAME padding independently of nn.Conv2d's dilation).
 
 Needs PyTorch (Debian python3-torch); without it the test is skipped (exit 77).
 """
@@ -134,6 +137,33 @@ class EncoderSplitAndMirror(unittest.TestCase):
         self.assertIn(id(enc.conv1.conv.weight), head)
         self.assertNotIn(id(enc.conv0.conv.weight), head)
         self.assertNotIn(id(enc.blocks[mobilenet_v2.HEAD_START - 1].project.conv.weight), head)
+
+    def test_output_stride_16(self):
+        # Block 13 at stride 1 puts stride-32 cell i at 2i + 1 (stride 2 SAME on an even side
+        # pads only after), and dilation 2 keeps odd cells reading odd cells, the padding
+        # included: so enc16(x)[..., 1::2, 1::2] == enc32(x) exactly, up to rounding.
+        torch.manual_seed(0)
+        enc32 = mobilenet_v2.MobileNetV2Encoder().eval()
+        enc16 = mobilenet_v2.with_output_stride(enc32, 16)
+        self.assertEqual(enc16.output_stride, 16)
+        self.assertEqual(list(enc16.state_dict()), list(enc32.state_dict()))
+        x = torch.rand(1, 3, 64, 64) * 2 - 1
+        with torch.no_grad():
+            trunk = enc32.trunk(x)
+            self.assertTrue(torch.equal(enc16.trunk(x), trunk))
+            a16, a32 = enc16(x), enc32(x)
+            self.assertEqual(tuple(a16.shape), (1, mobilenet_v2.FEATURE_DIM, 4, 4))
+            self.assertEqual(tuple(a32.shape), (1, mobilenet_v2.FEATURE_DIM, 2, 2))
+            self.assertLess(float((a16[:, :, 1::2, 1::2] - a32).abs().max()), 1e-6)
+            self.assertLess(float((enc16.head(trunk) - a16).abs().max()), 1e-6)
+            self.assertEqual(tuple(train.features(enc16, trunk).shape),
+                             (1, 16, mobilenet_v2.FEATURE_DIM))
+        with self.assertRaises(ValueError):
+            mobilenet_v2.MobileNetV2Encoder(output_stride=8)
+        # TF 'SAME' for a dilated 3x3 at stride 1: the effective 5x5 kernel, 2 on every side.
+        y = mobilenet_v2.same_pad(torch.ones(1, 1, 6, 6), 3, 1, dilation=2)
+        self.assertEqual(tuple(y.shape), (1, 1, 10, 10))
+        self.assertEqual(float(y[0, 0, 2:8, 2:8].sum()), 36.0)
 
     def test_mirrored_caption_swaps_left_and_right(self):
         word_id = {w: i for i, w in enumerate(dm.SPECIALS + ["a", "dog", "left", "right", "turns"])}

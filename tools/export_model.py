@@ -5,6 +5,8 @@
 
 Tensor names are the PyTorch state_dict names prefixed with "encoder." / "decoder."; the
 format is in tools/model_file.py and models/README.md. src/model.c binds them by name.
+The encoder's output stride comes from the checkpoint's config ("output_stride", 32 when
+absent: tools/train.py --output-stride); the grid is 224 / stride cells a side (7 or 14).
 """
 import argparse
 import os
@@ -27,9 +29,11 @@ def export(encoder, decoder, vocab, path):
     for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
         for name, t in module.state_dict().items():
             tensors[prefix + name] = t.detach().float().numpy()
-    config = dict(vocab_size=len(vocab), feature_dim=mobilenet_v2.FEATURE_DIM, grid_rows=7,
-                  grid_cols=7, input_size=mobilenet_v2.INPUT_SIZE, embed_dim=decoder.embed_dim,
+    side = mobilenet_v2.INPUT_SIZE // encoder.output_stride
+    config = dict(vocab_size=len(vocab), feature_dim=mobilenet_v2.FEATURE_DIM, grid_rows=side,
+                  grid_cols=side, input_size=mobilenet_v2.INPUT_SIZE, embed_dim=decoder.embed_dim,
                   attention_dim=decoder.attention_dim, hidden_dim=decoder.hidden_dim,
+                  output_stride=encoder.output_stride,
                   **{"token_" + w.strip("<>"): vocab.index(w) for w in dm.SPECIALS})
     model_file.write_model(path, config, vocab, tensors)
 
@@ -45,7 +49,7 @@ def main():
     decoder = dm.SoftAttentionDecoder(cfg["vocab_size"], embed_dim=cfg["dim"],
                                       attention_dim=cfg["dim"], hidden_dim=cfg["dim"])
     decoder.load_state_dict(ck["model"])
-    encoder = mobilenet_v2.load_from_tflite(args.tflite)
+    encoder = mobilenet_v2.load_from_tflite(args.tflite, output_stride=cfg.get("output_stride", 32))
     if "encoder" in ck:  # the fine-tuned head (tools/train.py); the trunk is the TFLite one
         encoder.load_state_dict(ck["encoder"])
     export(encoder, decoder, ck["vocab"], args.out)

@@ -3,6 +3,9 @@ loaded from the ImageNet-trained uint8 TFLite file in ../shared/pretrained/mobil
 
 The encoder stops at `Conv_1` (1x1 conv to 1280 channels + ReLU6): at 224x224 input it gives
 the 7x7x1280 feature map whose 49 cells are the annotation vectors a_i of Show, Attend and Tell.
+With output_stride=16 (DeepLab's "atrous" MobileNetV2, TF-slim's `output_stride`) the last
+stride-2 layer (block 13's depthwise conv) runs at stride 1 and the depthwise convs after it
+(blocks 14-16) are dilated by 2, so the same weights give a 14x14x1280 map (196 cells).
 The optional classifier head (average pool + 1x1 conv to 1001 classes) exists only to prove
 the port (tests/test_tflite_import.py).
 
@@ -30,11 +33,15 @@ INPUT_SIZE = 224
 # stride-2 stage on) is fine-tuned with the decoder (tools/train.py).
 HEAD_START = 13
 TRUNK_CHANNELS = 96
+# Supported output strides (input side / feature-map side); the model file stores 16, or 0 for 32.
+OUTPUT_STRIDES = (16, 32)
 
 
-def same_pad(x, k, stride):
-    """TF 'SAME' padding: the odd extra row/column goes at the bottom/right."""
+def same_pad(x, k, stride, dilation=1):
+    """TF 'SAME' padding: the odd extra row/column goes at the bottom/right. A dilated kernel
+    pads for its effective size k + (k - 1)(dilation - 1) (5 for a 3x3 with dilation 2)."""
     h, w = x.shape[-2:]
+    k = k + (k - 1) * (dilation - 1)
     ph = max((math.ceil(h / stride) - 1) * stride + k - h, 0)
     pw = max((math.ceil(w / stride) - 1) * stride + k - w, 0)
     return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
@@ -43,22 +50,23 @@ def same_pad(x, k, stride):
 class ConvLayer(nn.Module):
     """Convolution (BatchNorm already folded into weight/bias) + optional ReLU6."""
 
-    def __init__(self, cin, cout, k, stride=1, depthwise=False, relu6=True):
+    def __init__(self, cin, cout, k, stride=1, depthwise=False, relu6=True, dilation=1):
         super().__init__()
-        self.k, self.stride, self.relu6 = k, stride, relu6
-        self.conv = nn.Conv2d(cin, cout, k, stride, padding=0, groups=cin if depthwise else 1)
+        self.k, self.stride, self.relu6, self.dilation = k, stride, relu6, dilation
+        self.conv = nn.Conv2d(cin, cout, k, stride, padding=0, dilation=dilation,
+                              groups=cin if depthwise else 1)
 
     def forward(self, x):
-        x = self.conv(same_pad(x, self.k, self.stride) if self.k > 1 else x)
+        x = self.conv(same_pad(x, self.k, self.stride, self.dilation) if self.k > 1 else x)
         return F.relu6(x) if self.relu6 else x
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, cin, cout, stride, t):
+    def __init__(self, cin, cout, stride, t, dilation=1):
         super().__init__()
         hidden = cin * t
         self.expand = ConvLayer(cin, hidden, 1) if t != 1 else None
-        self.depthwise = ConvLayer(hidden, hidden, 3, stride, depthwise=True)
+        self.depthwise = ConvLayer(hidden, hidden, 3, stride, depthwise=True, dilation=dilation)
         self.project = ConvLayer(hidden, cout, 1, relu6=False)  # linear bottleneck
         self.residual = stride == 1 and cin == cout
 
@@ -68,16 +76,40 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-class MobileNetV2Encoder(nn.Module):
-    """Input: float (N, 3, H, W) in [-1, 1] (pixel / 128 - 1). Output: (N, 1280, H/32, W/32)."""
+def layer_strides(output_stride=32):
+    """(stride, dilation) of each block's depthwise conv. Once the running stride reaches
+    output_stride, later layers keep stride 1 and dilate by the strides they skip (TF-slim's
+    mobilenet `output_stride`): for 16, block 13 gets stride 1, blocks 14-16 dilation 2."""
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError("output stride %r, expected one of %s" % (output_stride, OUTPUT_STRIDES))
+    out, current, rate = [], 2, 1  # conv0 has stride 2
+    for _, _, n, s in INVERTED_RESIDUAL_SETTINGS:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            if current == output_stride:
+                out.append((1, rate))
+                rate *= stride
+            else:
+                out.append((stride, 1))
+                current *= stride
+    return out
 
-    def __init__(self, with_classifier=False):
+
+class MobileNetV2Encoder(nn.Module):
+    """Input: float (N, 3, H, W) in [-1, 1] (pixel / 128 - 1).
+    Output: (N, 1280, H/S, W/S), S = output_stride (32, or 16 with the dilated last stage).
+    Both strides have the same parameters under the same names."""
+
+    def __init__(self, with_classifier=False, output_stride=32):
         super().__init__()
+        self.output_stride = output_stride
         self.conv0 = ConvLayer(3, 32, 3, 2)
         blocks, cin = [], 32
-        for t, c, n, s in INVERTED_RESIDUAL_SETTINGS:
+        geometry = iter(layer_strides(output_stride))
+        for t, c, n, _ in INVERTED_RESIDUAL_SETTINGS:
             for i in range(n):
-                blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                stride, dilation = next(geometry)
+                blocks.append(InvertedResidual(cin, c, stride, t, dilation))
                 cin = c
         self.blocks = nn.ModuleList(blocks)
         self.conv1 = ConvLayer(cin, FEATURE_DIM, 1)
@@ -94,7 +126,8 @@ class MobileNetV2Encoder(nn.Module):
         return x
 
     def head(self, x):
-        """(N, 96, H/16, W/16) -> (N, 1280, H/32, W/32): blocks from HEAD_START, then Conv_1."""
+        """(N, 96, H/16, W/16) -> (N, 1280, H/S, W/S), S = output_stride: blocks from
+        HEAD_START, then Conv_1."""
         for b in self.blocks[HEAD_START:]:
             x = b(x)
         return self.conv1(x)
@@ -121,9 +154,20 @@ def preprocess(rgb_uint8):
     return (x / 128.0 - 1.0).permute(2, 0, 1).unsqueeze(0)
 
 
-def load_from_tflite(path, with_classifier=False):
+def with_output_stride(model, output_stride):
+    """The same weights in an encoder of another output stride (a new module; `model` is kept)."""
+    if output_stride == model.output_stride:
+        return model
+    other = MobileNetV2Encoder(model.classifier is not None, output_stride)
+    other.load_state_dict(model.state_dict())
+    return other.train(model.training)
+
+
+def load_from_tflite(path, with_classifier=False, output_stride=32):
     """Build the encoder and copy the dequantized TFLite weights into it, checking that the
-    graph's conv ops, strides and activations are the ones this module expects."""
+    graph's conv ops, strides and activations are the ones this module expects. The TFLite
+    graph is the stride-32 network: the weights are checked against that and then moved into
+    an encoder of `output_stride` (the weights are the same for every stride)."""
     tensors, ops, _, _ = tfl.read_tflite(path)
     convs = [op for op in ops if op.kind in (tfl.CONV_2D, tfl.DEPTHWISE_CONV_2D)]
     model = MobileNetV2Encoder(with_classifier)
@@ -147,4 +191,4 @@ def load_from_tflite(path, with_classifier=False):
         w = tensors[head.inputs[1]].dequantized().transpose(0, 3, 1, 2)
         model.classifier.weight.data = torch.from_numpy(np.ascontiguousarray(w))
         model.classifier.bias.data = torch.from_numpy(tensors[head.inputs[2]].dequantized())
-    return model.eval()
+    return with_output_stride(model.eval(), output_stride)

@@ -6,7 +6,9 @@ the format is documented in models/README.md ("File format"). All integers littl
               u32 vocab_size, u32 feature_dim, u32 grid_rows, u32 grid_cols, u32 input_size,
               u32 embed_dim, u32 attention_dim, u32 hidden_dim,
               u32 token_pad, u32 token_start, u32 token_end, u32 token_unk,
-              u64 table_offset, u64 vocab_offset, u64 vocab_bytes, u64 file_size, zero padding
+              u64 table_offset, u64 vocab_offset, u64 vocab_bytes, u64 file_size,
+              u32 encoder_output_stride (0 = 32, the plain encoder; 16 = the dilated last stage,
+              tools/mobilenet_v2.py), zero padding
   table       n_tensors entries of 128 bytes: char name[64] (NUL-padded), u32 dtype (0 = float32),
               u32 ndim (1..4), u32 shape[4] (unused dims 0), u64 offset, u64 nbytes, zero padding
   vocabulary  vocab_size NUL-terminated UTF-8 words in token-id order
@@ -22,11 +24,23 @@ HEADER_SIZE = 256
 ENTRY_SIZE = 128
 ALIGN = 64
 DTYPE_F32 = 0
-_HEADER = "<8s15I4Q"
+_HEADER = "<8s15I4QI"
 _ENTRY = "<64sII4IQQ"
 CONFIG_KEYS = ("vocab_size", "feature_dim", "grid_rows", "grid_cols", "input_size",
                "embed_dim", "attention_dim", "hidden_dim",
                "token_pad", "token_start", "token_end", "token_unk")
+# The encoder's output stride as stored at header offset 100. Files written before the field
+# existed hold 0 there, which means 32; the writer keeps writing 0 for 32 so that stride-32
+# files stay byte-identical, and the format version stays 1.
+STRIDE_FIELD = {32: 0, 16: 16}
+
+
+def _stride_from_field(path, value):
+    for stride, field in STRIDE_FIELD.items():
+        if field == value:
+            return stride
+    raise ValueError("%s: unsupported encoder output stride field %d (0 = 32 or 16)"
+                     % (path, value))
 
 
 def _align(n):
@@ -34,7 +48,8 @@ def _align(n):
 
 
 def write_model(path, config, vocab, tensors):
-    """config: dict with CONFIG_KEYS; vocab: list of words; tensors: {name: np.ndarray}."""
+    """config: dict with CONFIG_KEYS and optionally "output_stride" (32 when absent, or 16);
+    vocab: list of words; tensors: {name: np.ndarray}."""
     names = list(tensors)
     vocab_blob = b"".join(w.encode("utf-8") + b"\0" for w in vocab)
     table_offset = HEADER_SIZE
@@ -51,9 +66,13 @@ def write_model(path, config, vocab, tensors):
         offset = _align(offset + arr.nbytes)
     file_size = blobs[-1][0] + len(blobs[-1][1])
     assert config["vocab_size"] == len(vocab)
+    stride = config.get("output_stride", 32)
+    if stride not in STRIDE_FIELD:
+        raise ValueError("encoder output stride %r, the format stores 32 or 16" % (stride,))
     header = struct.pack(_HEADER, MAGIC, VERSION, HEADER_SIZE, len(names),
                          *[config[k] for k in CONFIG_KEYS],
-                         table_offset, vocab_offset, len(vocab_blob), file_size)
+                         table_offset, vocab_offset, len(vocab_blob), file_size,
+                         STRIDE_FIELD[stride])
     with open(path, "wb") as f:
         f.write(header.ljust(HEADER_SIZE, b"\0"))
         f.write(b"".join(entries))
@@ -64,14 +83,22 @@ def write_model(path, config, vocab, tensors):
 
 
 def read_model(path):
-    """Returns (config dict, vocab list, {name: float32 array})."""
-    data = open(path, "rb").read()
+    """Returns (config dict, vocab list, {name: float32 array}); config has CONFIG_KEYS and
+    "output_stride" (32 or 16)."""
+    with open(path, "rb") as f:
+        data = f.read()
     fields = struct.unpack_from(_HEADER, data, 0)
     magic, version, header_size, n_tensors = fields[:4]
     if magic != MAGIC or version != VERSION or header_size != HEADER_SIZE:
         raise ValueError("%s: not a version-%d caption model" % (path, VERSION))
     config = dict(zip(CONFIG_KEYS, fields[4:4 + len(CONFIG_KEYS)]))
-    table_offset, vocab_offset, vocab_bytes, file_size = fields[4 + len(CONFIG_KEYS):]
+    table_offset, vocab_offset, vocab_bytes, file_size, stride = fields[4 + len(CONFIG_KEYS):]
+    config["output_stride"] = _stride_from_field(path, stride)
+    side = config["input_size"] // config["output_stride"]
+    if (config["grid_rows"], config["grid_cols"]) != (side, side):
+        raise ValueError("%s: grid %dx%d, but output stride %d at input %d gives %dx%d" % (
+            path, config["grid_rows"], config["grid_cols"], config["output_stride"],
+            config["input_size"], side, side))
     if file_size != len(data):
         raise ValueError("%s: file size %d, header says %d" % (path, len(data), file_size))
     vocab = data[vocab_offset:vocab_offset + vocab_bytes].decode("utf-8").split("\0")[:-1]

@@ -61,7 +61,8 @@ class Captioner:
     def __init__(self, path=DEFAULT_MODEL):
         config, self.vocab, tensors = model_file.read_model(path)
         self.config = config
-        self.encoder = mobilenet_v2.MobileNetV2Encoder()
+        # The file's output stride (32, or 16 for a 14x14 grid): same tensors, other geometry.
+        self.encoder = mobilenet_v2.MobileNetV2Encoder(output_stride=config["output_stride"])
         self.decoder = dm.SoftAttentionDecoder(config["vocab_size"], config["feature_dim"],
                                                config["embed_dim"], config["attention_dim"],
                                                config["hidden_dim"])
@@ -73,7 +74,7 @@ class Captioner:
 
     @torch.no_grad()
     def features(self, rgb224):
-        """(224, 224, 3) uint8 -> a (L, D) float32, cell i = row * 7 + col."""
+        """(224, 224, 3) uint8 -> a (L, D) float32, cell i = row * grid_cols + col."""
         f = self.encoder(mobilenet_v2.preprocess(rgb224))
         return f.flatten(2).transpose(1, 2)[0]
 

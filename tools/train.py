@@ -55,7 +55,8 @@ def encode_caption(words, word_id, max_words, mirrored=False):
 
 
 def features(encoder, trunk):
-    """Cached trunk outputs (N, 96, 14, 14) -> annotation vectors a (N, 49, 1280)."""
+    """Cached trunk outputs (N, 96, 14, 14) -> annotation vectors a (N, L, 1280), L = 49 (7x7)
+    for output stride 32, 196 (14x14) for 16."""
     return encoder.head(trunk).flatten(2).transpose(1, 2)
 
 
@@ -171,6 +172,9 @@ def main():
                     help="first epoch (1-based) that trains the encoder head; 0 = never")
     ap.add_argument("--lr-decay", type=float, default=0.8, help="learning-rate factor per epoch")
     ap.add_argument("--dim", type=int, default=512, help="embedding, attention and LSTM size")
+    ap.add_argument("--output-stride", type=int, default=32, choices=mobilenet_v2.OUTPUT_STRIDES,
+                    help="encoder output stride: 32 (7x7 attention grid) or 16 (14x14, the last "
+                         "stage dilated); stored in the checkpoint config for export_model.py")
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--att-lambda", type=float, default=1.0, help="doubly stochastic weight")
@@ -199,7 +203,8 @@ def main():
         names["dev"] = names["dev"][:50]
     dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
 
-    encoder = mobilenet_v2.load_from_tflite(args.tflite)
+    # The trunk (blocks 0-12) is the same for both strides, so the cached trunk outputs serve both.
+    encoder = mobilenet_v2.load_from_tflite(args.tflite, output_stride=args.output_stride)
     for p in encoder.parameters():
         p.requires_grad_(False)
     head_params = encoder.head_parameters()

@@ -132,7 +132,8 @@ def main():
     dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
     reward = CiderReward(train_refs)
 
-    encoder = mobilenet_v2.load_from_tflite(cfg["tflite"])
+    encoder = mobilenet_v2.load_from_tflite(cfg["tflite"],
+                                            output_stride=cfg.get("output_stride", 32))
     encoder.load_state_dict(init["encoder"])
     for p in encoder.parameters():
         p.requires_grad_(False)
