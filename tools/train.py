@@ -123,9 +123,11 @@ def dev_scores(encoder, decoder, trunk, names, refs, vocab):
     return evaluate.evaluate(hyps, refs), hyps
 
 
-def resume(out, decoder, encoder, opt, rng):
-    """Load OUT/last.pt (weights, optimizer, RNG states) if it exists; returns its training
-    state, or None for a fresh run. Shared by train.py and train_scst.py."""
+def resume(out, decoder, encoder, opt, rng, order):
+    """Load OUT/last.pt (weights, optimizer, RNG states, and into the list `order` the image
+    order, which every epoch shuffles further) if it exists; returns its training state, or
+    None for a fresh run. Shared by train.py and train_scst.py. With all of it restored, an
+    interrupted run continues exactly as an uninterrupted one would."""
     last = os.path.join(out, "last.pt")
     if not os.path.exists(last):
         return None
@@ -135,13 +137,16 @@ def resume(out, decoder, encoder, opt, rng):
     opt.load_state_dict(ck["optimizer"])
     rng.setstate(ck["python_rng"])
     torch.set_rng_state(ck["torch_rng"])
+    if "train_order" in ck:  # absent in runs saved before it was kept
+        order[:] = ck["train_order"]
     print("resumed after epoch %d" % ck["state"]["epoch"], flush=True)
     return ck["state"]
 
 
-def save_epoch(out, decoder, encoder, opt, rng, config, vocab, state, cider):
+def save_epoch(out, decoder, encoder, opt, rng, order, config, vocab, state, cider):
     """After an epoch: OUT/epoch_N.pt (weights), best.pt when `cider` (dev CIDEr-D) is the best so
-    far, last.pt (weights + optimizer + RNG states, written atomically) and history.json."""
+    far, last.pt (weights + optimizer + RNG states + image order, written atomically) and
+    history.json."""
     if cider > state["best_cider"]:
         state["best_cider"] = cider
         best = True
@@ -154,7 +159,7 @@ def save_epoch(out, decoder, encoder, opt, rng, config, vocab, state, cider):
         torch.save(ck, os.path.join(out, "best.pt"))
     last = os.path.join(out, "last.pt")
     torch.save(dict(ck, optimizer=opt.state_dict(), python_rng=rng.getstate(),
-                    torch_rng=torch.get_rng_state()), last + ".tmp")
+                    torch_rng=torch.get_rng_state(), train_order=list(order)), last + ".tmp")
     os.replace(last + ".tmp", last)
     json.dump(state, open(os.path.join(out, "history.json"), "w"), indent=1)
 
@@ -213,13 +218,14 @@ def main():
     opt = torch.optim.Adam([dict(params=decoder.parameters(), lr=args.lr),
                             dict(params=head_params, lr=args.encoder_lr)])
     config = dict(vars(args), vocab_size=len(vocab))
-    state = resume(out, decoder, encoder, opt, rng) or dict(epoch=0, best_cider=-1.0, history=[])
+    order = list(range(len(names["train"])))
+    state = (resume(out, decoder, encoder, opt, rng, order)
+             or dict(epoch=0, best_cider=-1.0, history=[]))
     print("decoder parameters: %d, encoder head parameters: %d" % (
         sum(p.numel() for p in decoder.parameters()), sum(p.numel() for p in head_params)), flush=True)
 
     decoder.train()
     encoder.eval()  # BatchNorm is folded into the convolutions; eval() only for clarity
-    order = list(range(len(names["train"])))
     while state["epoch"] < args.epochs:
         epoch = state["epoch"] + 1
         finetune = 0 < args.finetune_from <= epoch
@@ -261,7 +267,8 @@ def main():
         print("epoch %d: train xent %.3f, dev greedy BLEU-4 %.4f CIDEr-D %.4f, %.1f min; e.g. '%s'" % (
             epoch, tot / nb, scores["BLEU-4"], scores["CIDEr-D"], minutes, hyps[names["dev"][0]]),
             flush=True)
-        save_epoch(out, decoder, encoder, opt, rng, config, vocab, state, scores["CIDEr-D"])
+        save_epoch(out, decoder, encoder, opt, rng, order, config, vocab, state,
+                   scores["CIDEr-D"])
     print("best dev CIDEr-D (greedy) %.4f" % state["best_cider"])
 
 

@@ -142,7 +142,8 @@ def main():
     decoder.load_state_dict(init["model"])
     opt = torch.optim.Adam(decoder.parameters(), lr=args.lr)
     config = dict(cfg, scst=vars(args))
-    state = (train.resume(args.out, decoder, encoder, opt, rng)
+    order = list(range(len(names["train"])))
+    state = (train.resume(args.out, decoder, encoder, opt, rng, order)
              or dict(epoch=0, best_cider=-1.0, history=[], init_epoch=init["state"]["epoch"]))
     if state["epoch"] == 0:
         scores, _ = train.dev_scores(encoder, decoder, trunk["dev"], names["dev"], dev_refs, vocab)
@@ -152,7 +153,6 @@ def main():
     # Dropout stays off: the sampled captions should be the ones the deployed decoder would give.
     decoder.eval()
     S = args.samples
-    order = list(range(len(names["train"])))
     while state["epoch"] < args.epochs:
         epoch = state["epoch"] + 1
         t0 = time.time()
@@ -189,7 +189,7 @@ def main():
         print("scst epoch %d: mean sample CIDEr-D %.3f, dev greedy BLEU-4 %.4f CIDEr-D %.4f, "
               "%.1f min; e.g. '%s'" % (epoch, tot_r / nb, scores["BLEU-4"], scores["CIDEr-D"],
                                        minutes, hyps[names["dev"][0]]), flush=True)
-        train.save_epoch(args.out, decoder, encoder, opt, rng, config, vocab, state,
+        train.save_epoch(args.out, decoder, encoder, opt, rng, order, config, vocab, state,
                          scores["CIDEr-D"])
     print("best dev CIDEr-D (greedy) %.4f" % state["best_cider"])
 
