@@ -180,6 +180,9 @@ def main():
     ap.add_argument("--output-stride", type=int, default=32, choices=mobilenet_v2.OUTPUT_STRIDES,
                     help="encoder output stride: 32 (7x7 attention grid) or 16 (14x14, the last "
                          "stage dilated); stored in the checkpoint config for export_model.py")
+    ap.add_argument("--attention-dim", type=int, default=None,
+                    help="attention MLP size A (default: --dim); the attention's tanh over "
+                         "(captions, steps, L, A) dominates a step at L = 196 (--output-stride 16)")
     ap.add_argument("--dropout", type=float, default=0.5)
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--att-lambda", type=float, default=1.0, help="doubly stochastic weight")
@@ -213,7 +216,8 @@ def main():
     for p in encoder.parameters():
         p.requires_grad_(False)
     head_params = encoder.head_parameters()
-    decoder = dm.SoftAttentionDecoder(len(vocab), embed_dim=args.dim, attention_dim=args.dim,
+    decoder = dm.SoftAttentionDecoder(len(vocab), embed_dim=args.dim,
+                                      attention_dim=args.attention_dim or args.dim,
                                       hidden_dim=args.dim, dropout=args.dropout)
     opt = torch.optim.Adam([dict(params=decoder.parameters(), lr=args.lr),
                             dict(params=head_params, lr=args.encoder_lr)])
