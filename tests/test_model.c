@@ -324,24 +324,21 @@ static void test_bad_models(const char *model_path)
     memcpy(bad, good, n);
     bad[256] = 'X'; /* first tensor renamed: missing */
     expect_bad_model(dir, "tensor-missing", bad, n, CAP_ERR_MODEL);
-    /* The encoder output stride (offset 100): 0 = 32, 16; the grid must be 224 / stride. */
-    memcpy(bad, good, n);
-    put_u32(bad + 100, 8);
-    expect_bad_model(dir, "stride-8", bad, n, CAP_ERR_MODEL);
-    memcpy(bad, good, n);
-    put_u32(bad + 100, 32); /* 32 is written as 0; any other value is unknown */
-    expect_bad_model(dir, "stride-32", bad, n, CAP_ERR_MODEL);
-    memcpy(bad, good, n);
-    put_u32(bad + 28, 14);
-    put_u32(bad + 32, 14);
-    expect_bad_model(dir, "grid14-stride0", bad, n, CAP_ERR_MODEL);
-    memcpy(bad, good, n);
-    put_u32(bad + 100, 16);
-    expect_bad_model(dir, "grid7-stride16", bad, n, CAP_ERR_MODEL);
-    memcpy(bad, good, n);
-    put_u32(bad + 28, 14);
-    put_u32(bad + 100, 16);
-    expect_bad_model(dir, "grid14x7-stride16", bad, n, CAP_ERR_MODEL);
+    /* The encoder output stride (offset 100): 0 = 32, 16; the grid (offsets 28, 32) must be
+     * 224 / stride. 32 itself is written as 0, so the field value 32 is unknown too. */
+    static const struct {
+        const char *name;
+        uint32_t grid_rows, grid_cols, stride_field;
+    } geometry[] = {{"stride-8", 7, 7, 8},           {"stride-32", 7, 7, 32},
+                    {"grid14-stride0", 14, 14, 0},   {"grid7-stride16", 7, 7, 16},
+                    {"grid14x7-stride16", 14, 7, 16}};
+    for (size_t i = 0; i < sizeof geometry / sizeof geometry[0]; i++) {
+        memcpy(bad, good, n);
+        put_u32(bad + 28, geometry[i].grid_rows);
+        put_u32(bad + 32, geometry[i].grid_cols);
+        put_u32(bad + 100, geometry[i].stride_field);
+        expect_bad_model(dir, geometry[i].name, bad, n, CAP_ERR_MODEL);
+    }
     memcpy(bad, good, n);
     put_u32(bad + 28, 14);
     put_u32(bad + 32, 14);

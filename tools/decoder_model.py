@@ -94,3 +94,11 @@ class SoftAttentionDecoder(nn.Module):
             + self.out_context(torch.stack(zs, 1)[m])
         targets = captions.flatten(0, 1)[:, 1:steps + 1][m]
         return self.out_logits(self.dropout(out)), targets, alpha_sum
+
+
+def from_train_config(cfg, vocab_size):
+    """The decoder that a tools/train.py run builds, from its arguments as stored in a
+    checkpoint's "config": sizes --dim, attention MLP --attention-dim (None: --dim), --dropout."""
+    return SoftAttentionDecoder(vocab_size, embed_dim=cfg["dim"],
+                                attention_dim=cfg.get("attention_dim") or cfg["dim"],
+                                hidden_dim=cfg["dim"], dropout=cfg["dropout"])

@@ -46,9 +46,7 @@ def main():
     args = ap.parse_args()
     ck = torch.load(args.checkpoint)
     cfg = ck["config"]
-    decoder = dm.SoftAttentionDecoder(cfg["vocab_size"], embed_dim=cfg["dim"],
-                                      attention_dim=cfg.get("attention_dim") or cfg["dim"],
-                                      hidden_dim=cfg["dim"])
+    decoder = dm.from_train_config(cfg, cfg["vocab_size"])
     decoder.load_state_dict(ck["model"])
     encoder = mobilenet_v2.load_from_tflite(args.tflite, output_stride=cfg.get("output_stride", 32))
     if "encoder" in ck:  # the fine-tuned head (tools/train.py); the trunk is the TFLite one

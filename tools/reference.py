@@ -39,7 +39,7 @@ def block_repeats(row, tokens, n):
     if n < 2:
         return
     t = len(tokens)
-    tail = tokens[t - n + 1:] if n > 1 else []
+    tail = tokens[t - n + 1:]
     for i in range(t - n + 1):
         if tokens[i:i + n - 1] == tail:
             row[tokens[i + n - 1]] = -np.inf
@@ -83,12 +83,12 @@ class Captioner:
         lp[:, self.never] = float("-inf")
         return lp
 
-
     @torch.no_grad()
     def beam_search(self, a, beam=3, max_len=20, length_penalty=DEFAULT_LENGTH_PENALTY,
                     no_repeat_ngram=DEFAULT_NO_REPEAT_NGRAM):
         """Mirror of src/beam.c. Returns the n-best list of dicts (tokens, logprob, finished,
-        alphas, betas), finished ones first, each group by decreasing logprob."""
+        alphas, betas): finished ones first, by decreasing ranking_score, then unfinished ones
+        by decreasing logprob."""
         dec, V, end = self.decoder, self.config["vocab_size"], self.config["token_end"]
         a = a.unsqueeze(0)
         att_a = dec.att_feature(a)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Train the captioner: the soft-attention decoder plus the top of the MobileNetV2 encoder.
 
-  /usr/bin/python3 tools/train.py [--cache cache] [--out cache/run_xe] [--epochs 7]
+  /usr/bin/python3 tools/train.py [--cache cache] [--out cache/run_xe] [--epochs 6]
 
 Input: the cache written by tools/prepare_data.py (vocabulary, captions, and the frozen trunk's
 14x14x96 outputs for the train photos, their mirror images and the dev photos).
@@ -216,9 +216,7 @@ def main():
     for p in encoder.parameters():
         p.requires_grad_(False)
     head_params = encoder.head_parameters()
-    decoder = dm.SoftAttentionDecoder(len(vocab), embed_dim=args.dim,
-                                      attention_dim=args.attention_dim or args.dim,
-                                      hidden_dim=args.dim, dropout=args.dropout)
+    decoder = dm.from_train_config(vars(args), len(vocab))
     opt = torch.optim.Adam([dict(params=decoder.parameters(), lr=args.lr),
                             dict(params=head_params, lr=args.encoder_lr)])
     config = dict(vars(args), vocab_size=len(vocab))

@@ -137,9 +137,7 @@ def main():
     encoder.load_state_dict(init["encoder"])
     for p in encoder.parameters():
         p.requires_grad_(False)
-    decoder = dm.SoftAttentionDecoder(len(vocab), embed_dim=cfg["dim"],
-                                      attention_dim=cfg.get("attention_dim") or cfg["dim"],
-                                      hidden_dim=cfg["dim"], dropout=cfg["dropout"])
+    decoder = dm.from_train_config(cfg, len(vocab))
     decoder.load_state_dict(init["model"])
     opt = torch.optim.Adam(decoder.parameters(), lr=args.lr)
     config = dict(cfg, scst=vars(args))
