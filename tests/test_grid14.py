@@ -1,16 +1,17 @@
 #!/usr/bin/python3
-"""Output stride 16 (the 14x14 attention grid) end to end, without shipping a second model.
+"""Both encoder output strides (14x14 and 7x7 attention grids) end to end, with one shipped model.
 
 A stride-16 model has exactly the tensors of a stride-32 one; only the header differs (grid
-14x14, encoder_output_stride 16 at offset 100). So the test makes that variant of the shipped
-model in a temporary folder, with tools/model_file.py (checked against patching the header
-bytes by hand), and checks on it:
+14x14, encoder_output_stride 16 at offset 100; grid 7x7 and 0 for stride 32). So the test makes
+the other-stride variant of the shipped model in a temporary folder, with tools/model_file.py
+(checked against patching the header bytes by hand). Of the two files, the stride-16 one is
+checked as follows:
 
 - the C program (`caption --beam 3`) and the PyTorch reference (tools/reference.py) give
   identical captions for the photos in assets/;
 - the C encoder output (`test_model --features`) is 196 x 1280 and equals PyTorch's within
   1e-3 * max |ref| (the tolerance of tests/test_model.c); and its odd rows and columns are
-  the shipped (stride-32) model's 7x7 C output within 1e-4 * max |ref| (the "a trous"
+  the stride-32 file's 7x7 C output within 1e-4 * max |ref| (the "a trous"
   identity, a check independent of PyTorch: block 13 at stride 1 puts stride-32 cell i at
   2i + 1, and dilation 2 keeps odd cells reading odd cells, the zero padding included);
 - the C captioner reports a 14x14 grid, and its alpha of word 1 (tests/view_driver.c `info`)
@@ -49,6 +50,7 @@ del sys.argv[1:]
 PHOTOS = [os.path.join(ASSETS, n) for n in
           ("cat_720p.jpg", "parrot.jpg", "pets.jpg", "bird.png", "sunflower.png")]
 GRID_ROWS, GRID_COLS, STRIDE_FIELD = 28, 32, 100  # header offsets (models/README.md)
+GRID_SIDE = {16: 14, 32: 7}  # output stride -> attention grid side for 224x224 input
 
 
 def patched(data, rows, cols, stride_field):
@@ -69,16 +71,22 @@ class Grid14(unittest.TestCase):
     def setUpClass(cls):
         torch.set_num_threads(1)  # keep the test light on a shared machine
         cls.tmp = tempfile.TemporaryDirectory(prefix="test_grid14.")
-        cls.variant = os.path.join(cls.tmp.name, "grid14.bin")
         with open(MODEL, "rb") as f:
             cls.shipped = f.read()
         config, vocab, tensors = model_file.read_model(MODEL)
         cls.shipped_config = dict(config)
-        config.update(grid_rows=14, grid_cols=14, output_stride=16)
+        cls.shipped_stride = config["output_stride"]
+        # The variant: the shipped file with the other stride; self.s16 / self.s32 name the files.
+        variant_stride = 32 if cls.shipped_stride == 16 else 16
+        cls.variant = os.path.join(cls.tmp.name, "stride%d.bin" % variant_stride)
+        side = GRID_SIDE[variant_stride]
+        config.update(grid_rows=side, grid_cols=side, output_stride=variant_stride)
         model_file.write_model(cls.variant, config, vocab, tensors)
         with open(cls.variant, "rb") as f:
             cls.variant_bytes = f.read()
-        cls.captioner = reference.Captioner(cls.variant)
+        cls.s16, cls.s32 = ((MODEL, cls.variant) if cls.shipped_stride == 16
+                            else (cls.variant, MODEL))
+        cls.captioner = reference.Captioner(cls.s16)
 
     @classmethod
     def tearDownClass(cls):
@@ -92,19 +100,25 @@ class Grid14(unittest.TestCase):
         return path
 
     def test_header_fields(self):
-        self.assertEqual(self.shipped_config["output_stride"], 32)
-        self.assertEqual(self.shipped[STRIDE_FIELD:STRIDE_FIELD + 4], b"\0\0\0\0")
-        # The writer's stride-16 file is the shipped file with only the three fields changed.
-        self.assertEqual(self.variant_bytes, patched(self.shipped, 14, 14, 16))
+        stride = self.shipped_stride
+        self.assertIn(stride, (16, 32))
+        side = GRID_SIDE[stride]
+        self.assertEqual(self.shipped[STRIDE_FIELD:STRIDE_FIELD + 4],
+                         struct.pack("<I", 16 if stride == 16 else 0))
+        self.assertEqual(self.shipped[GRID_ROWS:GRID_ROWS + 4], struct.pack("<I", side))
+        # The writer's variant is the shipped file with only the three fields changed.
+        other = 32 if stride == 16 else 16
+        self.assertEqual(self.variant_bytes, patched(self.shipped, GRID_SIDE[other],
+                                                     GRID_SIDE[other], 16 if other == 16 else 0))
         self.assertEqual(self.captioner.config["output_stride"], 16)
 
-    def test_writer_keeps_stride32_files_identical(self):
+    def test_writer_rewrites_the_shipped_file_identically(self):
         config, vocab, tensors = model_file.read_model(MODEL)
-        path = os.path.join(self.tmp.name, "stride32.bin")
+        path = os.path.join(self.tmp.name, "rewritten.bin")
         self.addCleanup(os.unlink, path)
         model_file.write_model(path, config, vocab, tensors)
         with open(path, "rb") as f:
-            self.assertTrue(f.read() == self.shipped, "rewritten stride-32 file differs")
+            self.assertTrue(f.read() == self.shipped, "rewritten shipped file differs")
 
     def test_layer_geometry(self):
         # (stride, dilation) of blocks 0-16's depthwise convs: block 13 loses its stride 2,
@@ -118,10 +132,10 @@ class Grid14(unittest.TestCase):
         self.assertTrue(enc.blocks[14].residual and enc.blocks[15].residual)
 
     def test_captions_c_equal_pytorch(self):
-        c = run(CAPTION, "--model", self.variant, "--beam", "3", *PHOTOS)
+        c = run(CAPTION, "--model", self.s16, "--beam", "3", *PHOTOS)
         self.assertEqual(c.returncode, 0, c.stderr)
         py = run("/usr/bin/python3", os.path.join(ROOT, "tools", "reference.py"), "--model",
-                 self.variant, "--beam", "3", "--threads", "1", *PHOTOS)
+                 self.s16, "--beam", "3", "--threads", "1", *PHOTOS)
         self.assertEqual(py.returncode, 0, py.stderr)
         self.assertEqual(len(c.stdout.splitlines()), len(PHOTOS))
         self.assertEqual(c.stdout, py.stdout)
@@ -130,7 +144,7 @@ class Grid14(unittest.TestCase):
     def test_encoder_output_c_equal_pytorch(self):
         for photo in (PHOTOS[2], PHOTOS[3]):
             out = os.path.join(self.tmp.name, os.path.basename(photo) + ".f32")
-            r = run(TEST_MODEL, "--features", self.variant, photo, out)
+            r = run(TEST_MODEL, "--features", self.s16, photo, out)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.addCleanup(os.unlink, out)
             self.assertEqual(r.stdout.split(), ["grid", "14", "14"])
@@ -146,7 +160,7 @@ class Grid14(unittest.TestCase):
 
     def test_odd_cells_are_the_stride32_map(self):
         maps = {}
-        for name, model in (("s16", self.variant), ("s32", MODEL)):
+        for name, model in (("s16", self.s16), ("s32", self.s32)):
             out = os.path.join(self.tmp.name, name + ".f32")
             r = run(TEST_MODEL, "--features", model, PHOTOS[2], out)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -163,7 +177,7 @@ class Grid14(unittest.TestCase):
         self.assertGreater(float(np.abs(s16[0::2, 0::2] - s32).max()), 100 * tol)
 
     def test_grid_and_attention(self):
-        r = run(VIEW_DRIVER, self.variant, "info", PHOTOS[2], "1")
+        r = run(VIEW_DRIVER, self.s16, "info", PHOTOS[2], "1")
         self.assertEqual(r.returncode, 0, r.stderr)
         info = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()}
         self.assertEqual(info["grid"], ["14", "14"])
@@ -176,7 +190,7 @@ class Grid14(unittest.TestCase):
         self.assertLessEqual(float(np.abs(alpha - ref).max()), 1e-5)
         png = os.path.join(self.tmp.name, "attention.png")
         self.addCleanup(os.unlink, png)
-        r = run(CAPTION, "--model", self.variant, "--attention-png", png, PHOTOS[2])
+        r = run(CAPTION, "--model", self.s16, "--attention-png", png, PHOTOS[2])
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(png, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")

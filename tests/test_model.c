@@ -243,55 +243,66 @@ static void put_u32(unsigned char *p, unsigned v)
     p[3] = (v >> 24) & 255;
 }
 
-/* The shipped model is the plain stride-32 MobileNetV2: stride 2 in blocks 1, 3, 6 and 13, no
- * dilation, 7x7 grid. */
-static void check_stride32_geometry(const cap_model *m)
+/* The layer geometry of an output-stride-`stride` model: stride 32 is the plain MobileNetV2
+ * (stride 2 in blocks 1, 3, 6 and 13, no dilation, 7x7 grid); stride 16 keeps block 13's
+ * depthwise at stride 1 and dilates blocks 14-16 by 2 (14x14 grid). Either way blocks 14 and
+ * 15 are residual and 13 and 16 are not (they change the channel count). */
+static void check_geometry(const cap_model *m, int stride, const char *what)
 {
-    CHECK(m->config.output_stride == 32 && m->config.grid_rows == 7 && m->config.grid_cols == 7,
-          "shipped model: grid %dx%d, stride %d", m->config.grid_rows, m->config.grid_cols,
-          m->config.output_stride);
+    const int side = stride == 16 ? 14 : 7;
+    CHECK(m->config.output_stride == stride && m->config.grid_rows == side &&
+              m->config.grid_cols == side,
+          "%s: grid %dx%d, stride %d (want %d)", what, m->config.grid_rows, m->config.grid_cols,
+          m->config.output_stride, stride);
     for (int b = 0; b < CAP_ENCODER_BLOCKS; b++) {
         const cap_conv *dw = &m->encoder.blocks[b].depthwise;
-        const int want_stride = b == 1 || b == 3 || b == 6 || b == 13 ? 2 : 1;
-        CHECK(dw->stride == want_stride && dw->dilation == 1, "block %d: stride %d dilation %d",
-              b, dw->stride, dw->dilation);
+        const int want_stride = b == 1 || b == 3 || b == 6 || (b == 13 && stride == 32) ? 2 : 1;
+        const int want_dilation = b >= 14 && stride == 16 ? 2 : 1;
+        CHECK(dw->stride == want_stride && dw->dilation == want_dilation,
+              "%s block %d: stride %d dilation %d", what, b, dw->stride, dw->dilation);
     }
+    CHECK(!m->encoder.blocks[13].residual && m->encoder.blocks[14].residual &&
+              m->encoder.blocks[15].residual && !m->encoder.blocks[16].residual,
+          "%s: residual connections of blocks 13-16", what);
 }
 
-/* The shipped file with grid 14x14 and stride field 16 is a valid output-stride-16 model (same
- * tensors): it loads with block 13's depthwise at stride 1 and blocks 14-16 dilated by 2. */
-static void check_stride16_variant(const char *dir, const unsigned char *bytes, size_t n)
+/* The shipped file with the other stride's header (grid at offsets 28 and 32, stride field at
+ * 100: 16, or 0 for 32) is a valid model of that stride: the tensors are the same. */
+static void check_other_stride_variant(const char *dir, const unsigned char *good, size_t n,
+                                       int shipped_stride)
 {
+    const int stride = shipped_stride == 16 ? 32 : 16, side = stride == 16 ? 14 : 7;
+    unsigned char *bytes = malloc(n);
+    CHECK(bytes != NULL, "malloc");
+    if (!bytes)
+        return;
+    memcpy(bytes, good, n);
+    put_u32(bytes + 28, (uint32_t)side);
+    put_u32(bytes + 32, (uint32_t)side);
+    put_u32(bytes + 100, stride == 16 ? 16u : 0u);
     char path[4096];
-    snprintf(path, sizeof path, "%s/grid14-stride16", dir);
+    snprintf(path, sizeof path, "%s/variant-stride%d", dir, stride);
     FILE *f = fopen(path, "wb");
     if (f) {
         fwrite(bytes, 1, n, f);
         fclose(f);
     }
+    free(bytes);
     cap_model *m = NULL;
     cap_error err = {0};
-    CHECK(cap_model_load(path, &m, &err) == CAP_OK, "stride-16 variant: %s", err.message);
+    CHECK(cap_model_load(path, &m, &err) == CAP_OK, "stride-%d variant: %s", stride, err.message);
     if (m) {
         int rows = 0, cols = 0;
         cap_model_grid(m, &rows, &cols);
-        CHECK(rows == 14 && cols == 14 && m->config.output_stride == 16,
-              "stride-16 variant: grid %dx%d, stride %d", rows, cols, m->config.output_stride);
-        for (int b = 0; b < CAP_ENCODER_BLOCKS; b++) {
-            const cap_conv *dw = &m->encoder.blocks[b].depthwise;
-            const int want_stride = b == 1 || b == 3 || b == 6 ? 2 : 1, want_dil = b >= 14 ? 2 : 1;
-            CHECK(dw->stride == want_stride && dw->dilation == want_dil,
-                  "stride-16 block %d: stride %d dilation %d", b, dw->stride, dw->dilation);
-        }
-        CHECK(!m->encoder.blocks[13].residual && m->encoder.blocks[14].residual &&
-                  m->encoder.blocks[15].residual && !m->encoder.blocks[16].residual,
-              "stride-16 residual connections");
+        CHECK(rows == side && cols == side, "stride-%d variant: cap_model_grid %dx%d", stride,
+              rows, cols);
+        check_geometry(m, stride, stride == 16 ? "stride-16 variant" : "stride-32 variant");
     }
     cap_model_free(m);
     unlink(path);
 }
 
-static void test_bad_models(const char *model_path)
+static void test_bad_models(const char *model_path, int shipped_stride)
 {
     size_t n = 0;
     unsigned char *good = read_all(model_path, &n);
@@ -339,11 +350,7 @@ static void test_bad_models(const char *model_path)
         put_u32(bad + 100, geometry[i].stride_field);
         expect_bad_model(dir, geometry[i].name, bad, n, CAP_ERR_MODEL);
     }
-    memcpy(bad, good, n);
-    put_u32(bad + 28, 14);
-    put_u32(bad + 32, 14);
-    put_u32(bad + 100, 16);
-    check_stride16_variant(dir, bad, n);
+    check_other_stride_variant(dir, good, n, shipped_stride);
 
     cap_model *m = NULL;
     cap_error err = {0};
@@ -459,9 +466,11 @@ int main(int argc, char **argv)
     test_captions(m, argv[2], argv[3], "beam3.tsv", 3, def.length_penalty, def.no_repeat_ngram);
     test_captions(m, argv[2], argv[3], "beam3_plain.tsv", 3, 0.0f, 0);
     test_captions(m, argv[2], argv[3], "beam5_lp1.5_nr3.tsv", 5, 1.5f, 3);
-    check_stride32_geometry(m);
+    CHECK(m->config.output_stride == 16 || m->config.output_stride == 32,
+          "shipped model: output stride %d", m->config.output_stride);
+    check_geometry(m, m->config.output_stride, "shipped model");
     test_arguments(m);
-    test_bad_models(argv[1]);
+    test_bad_models(argv[1], m->config.output_stride);
     cap_model_free(m);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

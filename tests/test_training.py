@@ -8,6 +8,7 @@
 - train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image;
 - the encoder's trunk + head split equals the whole encoder, and mirrored captions swap
   "left" and "right";
+- a resumed run refuses a last.pt saved under other training options;
 - the output-stride-16 encoder (dilated last stage) shares the stride-32 trunk and weights,
   and its odd cells are the stride-32 map (the "a trous" identity, which checks its strides,
   dilations and SAME padding independently of nn.Conv2d's dilation).
@@ -171,6 +172,35 @@ class EncoderSplitAndMirror(unittest.TestCase):
         mirrored = train.encode_caption("a dog turns left".split(), word_id, 20, mirrored=True)
         self.assertEqual(plain, [1, 4, 5, 8, 6, 2])
         self.assertEqual(mirrored, [1, 4, 5, 8, 7, 2])
+
+
+class ResumeOptions(unittest.TestCase):
+    DEFAULTS = dict(cache="cache", out=None, epochs=6, threads=2, lr=4e-4, output_stride=32,
+                    attention_dim=None, smoke=False)
+
+    def check(self, saved, **now):
+        train.check_same_run("run/last.pt", saved, dict(self.DEFAULTS, **now), self.DEFAULTS)
+
+    def test_same_recipe_resumes(self):
+        saved = dict(self.DEFAULTS, output_stride=16, attention_dim=256, vocab_size=2540)
+        # Where things are, how long and how many threads may change.
+        self.check(saved, output_stride=16, attention_dim=256, epochs=9, threads=1, out="x")
+
+    def test_other_recipe_is_refused(self):
+        saved = dict(self.DEFAULTS, output_stride=16, attention_dim=256)
+        with self.assertRaises(SystemExit) as e:
+            self.check(saved, attention_dim=256)  # the stride differs
+        self.assertEqual(str(e.exception), "run/last.pt: this run was trained with other "
+                         "options: --output-stride 16 (now 32); use the same options or "
+                         "another --out")
+        with self.assertRaisesRegex(SystemExit, r"--lr 0.0004 \(now 0.001\)"):
+            self.check(dict(self.DEFAULTS), lr=1e-3)
+
+    def test_options_missing_from_an_old_checkpoint_had_their_default(self):
+        old = {k: v for k, v in self.DEFAULTS.items() if k not in ("output_stride", "attention_dim")}
+        self.check(old)
+        with self.assertRaisesRegex(SystemExit, r"--output-stride 32 \(now 16\)"):
+            self.check(old, output_stride=16)
 
 
 if __name__ == "__main__":

@@ -123,15 +123,35 @@ def dev_scores(encoder, decoder, trunk, names, refs, vocab):
     return evaluate.evaluate(hyps, refs), hyps
 
 
-def resume(out, decoder, encoder, opt, rng, order):
+# Options a resumed run may change: where things are, how long, how many threads.
+RESUME_MAY_DIFFER = {"cache", "out", "tflite", "epochs", "threads"}
+
+
+def check_same_run(last, saved, config, defaults):
+    """Refuse to resume LAST (saved with the options `saved`) under other training options:
+    the weights might even load (the grid size is not in any tensor's shape) and the run would
+    silently mix two recipes. An option missing from an older checkpoint had its default."""
+    changed = ["--%s %s (now %s)" % (k.replace("_", "-"), saved.get(k, defaults.get(k)), v)
+               for k, v in sorted(config.items())
+               if k not in RESUME_MAY_DIFFER and k in defaults and saved.get(k, defaults[k]) != v]
+    if changed:
+        sys.exit("%s: this run was trained with other options: %s; use the same options or "
+                 "another --out" % (last, ", ".join(changed)))
+
+
+def resume(out, decoder, encoder, opt, rng, order, config=None, defaults=None):
     """Load OUT/last.pt (weights, optimizer, RNG states, and into the list `order` the image
     order, which every epoch shuffles further) if it exists; returns its training state, or
     None for a fresh run. Shared by train.py and train_scst.py. With all of it restored, an
-    interrupted run continues exactly as an uninterrupted one would."""
+    interrupted run continues exactly as an uninterrupted one would. With `config` (the options
+    of this run) and `defaults` (the parser's defaults), a last.pt of a run with other training
+    options is refused (check_same_run)."""
     last = os.path.join(out, "last.pt")
     if not os.path.exists(last):
         return None
     ck = torch.load(last)
+    if config is not None:
+        check_same_run(last, ck.get("config", {}), config, defaults or {})
     decoder.load_state_dict(ck["model"])
     encoder.load_state_dict(ck["encoder"])
     opt.load_state_dict(ck["optimizer"])
@@ -221,7 +241,7 @@ def main():
                             dict(params=head_params, lr=args.encoder_lr)])
     config = dict(vars(args), vocab_size=len(vocab))
     order = list(range(len(names["train"])))
-    state = (resume(out, decoder, encoder, opt, rng, order)
+    state = (resume(out, decoder, encoder, opt, rng, order, vars(args), vars(ap.parse_args([])))
              or dict(epoch=0, best_cider=-1.0, history=[]))
     print("decoder parameters: %d, encoder head parameters: %d" % (
         sum(p.numel() for p in decoder.parameters()), sum(p.numel() for p in head_params)), flush=True)
