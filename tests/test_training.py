@@ -5,7 +5,8 @@
   logits, targets and attention totals of a plain loop of decoder.step calls, per caption;
 - train_scst.sample's summed log-probabilities equal the teacher-forced log-probabilities of
   the captions it sampled (so the policy gradient is taken on the right quantity);
-- train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image;
+- train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image,
+  with and without the end mark;
 - the encoder's trunk + head split equals the whole encoder, and mirrored captions swap
   "left" and "right";
 - a resumed run refuses a last.pt saved under other training options;
@@ -123,6 +124,26 @@ class CiderReward(unittest.TestCase):
             expected = evaluate.cider_d_image(hyp, refs[img], df, math.log(6.0))
             self.assertAlmostEqual(reward(hyp, img, refs[img]), expected, places=12)
             self.assertAlmostEqual(reward(hyp, img, refs[img]), expected, places=12)  # cached path
+
+    def test_end_mark(self):
+        # With end_mark, the reward is CIDEr-D with "<end>" appended to every reference and to
+        # finished samples; a sample cut at the step limit gets no mark.
+        refs = [["a dog runs on the grass".split(), "a dog is running".split()],
+                ["a man rides a bike".split(), "a man on a bike".split()]]
+        marked = [[r + ["<end>"] for r in rs] for rs in refs]
+        df, log_n = evaluate.document_frequency(marked), math.log(2.0)
+        reward = train_scst.CiderReward(refs, end_mark=True)
+        hyp = "a dog runs on the grass".split()
+        self.assertAlmostEqual(reward(hyp, 0, refs[0]),
+                               evaluate.cider_d_image(hyp + ["<end>"], marked[0], df, log_n), places=12)
+        cut = "a dog runs on the".split()
+        self.assertAlmostEqual(reward(cut, 0, refs[0], finished=False),
+                               evaluate.cider_d_image(cut, marked[0], df, log_n), places=12)
+        # The mark's own n-grams pay: the complete caption gains, relative to plain CIDEr-D,
+        # over the same caption cut short.
+        plain = train_scst.CiderReward(refs)
+        self.assertGreater(reward(hyp, 0, refs[0]) - reward(cut, 0, refs[0], finished=False),
+                           plain(hyp, 0, refs[0]) - plain(cut, 0, refs[0]))
 
 
 class EncoderSplitAndMirror(unittest.TestCase):
