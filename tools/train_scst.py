@@ -5,7 +5,9 @@
 
 An experiment, not part of the shipped recipe (tools/train_all.sh): one epoch of it from the
 shipped run's epoch 5 made the C program's beam-3 captions shorter (9.8 -> 8.1 words) and
-worse (dev BLEU-4 21.2 -> 17.2, CIDEr-D 0.497 -> 0.433); see models/README.md, experiments.
+worse (dev BLEU-4 21.2 -> 17.2, CIDEr-D 0.497 -> 0.433); one epoch with --end-mark from the
+shipped weights did the same (7.6 words, CIDEr-D 0.539 -> 0.432); see models/README.md,
+experiments.
 
 Self-critical sequence training (Rennie et al. 2017, arXiv:1612.00563) with the "mean of the
 other samples" baseline (Luo 2020, arXiv:2003.09971): for every train image the decoder samples
