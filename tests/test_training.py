@@ -5,6 +5,7 @@
   logits, targets and attention totals of a plain loop of decoder.step calls, per caption;
 - train_scst.sample's summed log-probabilities equal the teacher-forced log-probabilities of
   the captions it sampled (so the policy gradient is taken on the right quantity);
+- train_scst.advantages subtracts the mean-of-others or the greedy baseline;
 - train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image,
   with and without the end mark;
 - the encoder's trunk + head split equals the whole encoder, and mirrored captions swap
@@ -109,6 +110,17 @@ class ScstSample(unittest.TestCase):
             self.assertAlmostEqual(float(logp[b]), total, delta=1e-4)
         logp.sum().backward()  # the policy gradient flows into the decoder
         self.assertGreater(float(d.out_logits.weight.grad.abs().sum()), 0.0)
+
+
+class ScstAdvantages(unittest.TestCase):
+    def test_baselines(self):
+        r = torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.5, 2.0]])
+        # Mean of the other samples: 1 - (2 + 3) / 2, ...
+        self.assertEqual(train_scst.advantages(r).tolist(),
+                         [[-1.5, 0.0, 1.5], [-0.75, -0.75, 1.5]])
+        # The image's greedy caption's reward.
+        self.assertEqual(train_scst.advantages(r, torch.tensor([2.0, 1.0])).tolist(),
+                         [[-1.0, 0.0, 1.0], [-0.5, -0.5, 1.0]])
 
 
 class CiderReward(unittest.TestCase):

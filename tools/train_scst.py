@@ -14,7 +14,8 @@ other samples" baseline (Luo 2020, arXiv:2003.09971): for every train image the 
 --samples captions from its own distribution; each caption's reward is its CIDEr-D against the
 image's 5 reference captions (document frequencies over the train references, the coco-caption
 definition in tools/evaluate.py); the baseline for a sample is the mean reward of the image's
-other samples. The loss is -(reward - baseline) * log p(caption), so captions that score better
+other samples (or, with --baseline greedy, the reward of the image's greedy caption, as in
+Rennie et al.). The loss is -(reward - baseline) * log p(caption), so captions that score better
 than the model's typical caption for that image become more likely.
 
 The encoder head from the cross-entropy run is kept frozen here (only the decoder trains); photos
@@ -106,6 +107,15 @@ def sample(decoder, a, samples, max_len=20):
     return tokens, logp_sum
 
 
+def advantages(r, greedy_rewards=None):
+    """r: (N, S) rewards of S samples for each of N images. Returns r - baseline, (N, S): the
+    baseline is the image's greedy caption's reward (greedy_rewards, (N,); Rennie et al. 2017)
+    or, without it, the mean reward of the image's other S - 1 samples (Luo 2020)."""
+    if greedy_rewards is not None:
+        return r - greedy_rewards.unsqueeze(1)
+    return r - (r.sum(1, keepdim=True) - r) / (r.shape[1] - 1)
+
+
 def words_of(seq, vocab):
     out = []
     for t in seq:
@@ -125,6 +135,10 @@ def main():
     ap.add_argument("--batch", type=int, default=32, help="images per step")
     ap.add_argument("--samples", type=int, default=5, help="sampled captions per image")
     ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--baseline", choices=("others", "greedy"), default="others",
+                    help="a sample's baseline: the mean reward of the image's other samples "
+                         "(Luo 2020), or the reward of the image's greedy caption (Rennie et al. "
+                         "2017, the test-time decoding)")
     ap.add_argument("--end-mark", action="store_true",
                     help="score the end of the caption too (an <end> token appended to the "
                          "references and finished samples before CIDEr-D)")
@@ -189,7 +203,14 @@ def main():
                                      finished=2 in tokens[i].tolist())
                               for i, m in enumerate(m for m in mirrored for _ in range(S))])
             r = r.view(-1, S)
-            advantage = (r - (r.sum(1, keepdim=True) - r) / (S - 1)).flatten()
+            greedy_r = None
+            if args.baseline == "greedy":
+                g = train.greedy(decoder, a)
+                greedy_r = torch.tensor([reward([vocab[t] for t in g[j]], (rows[j], m),
+                                                (mirrored_refs if m else train_refs)[rows[j]],
+                                                finished=len(g[j]) < 20)
+                                         for j, m in enumerate(mirrored)])
+            advantage = advantages(r, greedy_r).flatten()
             loss = -(advantage * logp).mean()
             opt.zero_grad()
             loss.backward()
