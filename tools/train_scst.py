@@ -46,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 END_MARK = "<end>"  # not a word any tokenised caption can contain
+MAX_STEPS = 20  # decoder steps per caption, <end> included: the C decoder's limit
 
 
 class CiderReward:
@@ -197,19 +198,23 @@ def main():
             x = np.stack([trunk["train_flip" if m else "train"][r] for r, m in zip(rows, mirrored)])
             with torch.no_grad():
                 a = train.features(encoder, torch.from_numpy(x.astype(np.float32)))
-            tokens, logp = sample(decoder, a, S)
-            r = torch.tensor([reward(words_of(tokens[i].tolist(), vocab), (rows[i // S], m),
-                                     (mirrored_refs if m else train_refs)[rows[i // S]],
-                                     finished=2 in tokens[i].tolist())
-                              for i, m in enumerate(m for m in mirrored for _ in range(S))])
-            r = r.view(-1, S)
+            tokens, logp = sample(decoder, a, S, max_len=MAX_STEPS)
+
+            def image_reward(j, seq):
+                """Reward of token list `seq` (with or without <end> and padding) for image j of
+                the batch, against its references (mirrored if the photo is). A caption with
+                fewer than MAX_STEPS words emitted <end>; one with MAX_STEPS was cut."""
+                words = words_of(seq, vocab)
+                return reward(words, (rows[j], mirrored[j]),
+                              (mirrored_refs if mirrored[j] else train_refs)[rows[j]],
+                              finished=len(words) < MAX_STEPS)
+
+            r = torch.tensor([image_reward(i // S, tokens[i].tolist())
+                              for i in range(len(rows) * S)]).view(-1, S)
             greedy_r = None
             if args.baseline == "greedy":
-                g = train.greedy(decoder, a)
-                greedy_r = torch.tensor([reward([vocab[t] for t in g[j]], (rows[j], m),
-                                                (mirrored_refs if m else train_refs)[rows[j]],
-                                                finished=len(g[j]) < 20)
-                                         for j, m in enumerate(mirrored)])
+                greedy_r = torch.tensor([image_reward(j, seq) for j, seq in
+                                         enumerate(train.greedy(decoder, a, max_len=MAX_STEPS))])
             advantage = advantages(r, greedy_r).flatten()
             loss = -(advantage * logp).mean()
             opt.zero_grad()
