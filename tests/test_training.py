@@ -5,6 +5,9 @@
   logits, targets and attention totals of a plain loop of decoder.step calls, per caption;
 - train_scst.sample's summed log-probabilities equal the teacher-forced log-probabilities of
   the captions it sampled (so the policy gradient is taken on the right quantity);
+- train_scst.caption_log_probs (the beam variant's teacher-forced scores of given captions)
+  equals a step-by-step loop, finished captions' <end> included, and train_scst.beam_captions
+  returns the C-rule beam search's captions (the reference beam search's n-best lists);
 - train_scst.advantages subtracts the mean-of-others or the greedy baseline;
 - train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image,
   with and without the end mark;
@@ -110,6 +113,49 @@ class ScstSample(unittest.TestCase):
             self.assertAlmostEqual(float(logp[b]), total, delta=1e-4)
         logp.sum().backward()  # the policy gradient flows into the decoder
         self.assertGreater(float(d.out_logits.weight.grad.abs().sum()), 0.0)
+
+
+class ScstBeam(unittest.TestCase):
+    def step_loop_log_prob(self, d, a, tokens, finished):
+        h, c = d.init_state(a)
+        att_a = d.att_feature(a)
+        prev, total = 1, 0.0
+        for tok in list(tokens) + ([2] if finished else []):
+            lg, h, c, _, _ = d.step(a, att_a, d.embedding(torch.tensor([prev])), h, c)
+            total += float(train.masked_log_softmax(lg, 11)[0, tok])
+            prev = tok
+        return total
+
+    def test_caption_log_probs_match_step_loop(self):
+        d = small_decoder(2)
+        a = torch.randn(2, 5, 6)
+        caps = [[([4, 5, 6], True), ([7, 4, 4, 8, 9], False)], [([10], True)]]
+        logp = train_scst.caption_log_probs(d, a, caps)
+        self.assertEqual(tuple(logp.shape), (2, 2))
+        for i, c in enumerate(caps):
+            for k, (tokens, finished) in enumerate(c):
+                self.assertAlmostEqual(float(logp[i, k]),
+                                       self.step_loop_log_prob(d, a[i:i + 1], tokens, finished),
+                                       delta=1e-4)
+        self.assertEqual(float(logp[1, 1]), 0.0)  # no second caption for image 1
+        logp.sum().backward()
+        self.assertGreater(float(d.out_logits.weight.grad.abs().sum()), 0.0)
+
+    def test_beam_captions_are_the_beam_search_n_best(self):
+        d = small_decoder(3)
+        a = torch.randn(2, 5, 6)
+        caps = train_scst.beam_captions(d, a, beam=3, max_len=6)
+        self.assertEqual([len(c) for c in caps], [3, 3])
+        for i, c in enumerate(caps):
+            self.assertEqual(len({tuple(t) for t, _ in c}), 3)  # distinct hypotheses
+            for tokens, finished in c:
+                self.assertTrue(all(t not in (0, 1, 2, 3) for t in tokens), tokens)
+                self.assertTrue(finished or len(tokens) == 6)
+            # Finished ones are ranked by length-normalised log-probability, as src/beam.c does.
+            done = [(t, f) for t, f in c if f]
+            scores = [self.step_loop_log_prob(d, a[i:i + 1], t, True) / (len(t) + 1) ** 0.7
+                      for t, _ in done]
+            self.assertEqual(scores, sorted(scores, reverse=True))
 
 
 class ScstAdvantages(unittest.TestCase):

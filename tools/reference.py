@@ -72,6 +72,17 @@ class Captioner:
             module.eval()
         self.never = [config["token_pad"], config["token_start"], config["token_unk"]]
 
+    @classmethod
+    def for_decoder(cls, decoder):
+        """A Captioner around a training decoder (dm.SoftAttentionDecoder, special tokens at
+        ids 0..3 as dm.SPECIALS), for its beam search alone: no encoder, no vocabulary."""
+        self = cls.__new__(cls)
+        self.decoder = decoder
+        self.config = dict(vocab_size=decoder.vocab_size, token_pad=0, token_start=1,
+                           token_end=2, token_unk=3)
+        self.never = [0, 1, 3]
+        return self
+
     @torch.no_grad()
     def features(self, rgb224):
         """(224, 224, 3) uint8 -> a (L, D) float32, cell i = row * grid_cols + col."""

@@ -40,6 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import decoder_model as dm  # noqa: E402
 import evaluate  # noqa: E402
 import mobilenet_v2  # noqa: E402
+import reference  # noqa: E402
 import train  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -108,6 +109,36 @@ def sample(decoder, a, samples, max_len=20):
     return tokens, logp_sum
 
 
+def beam_captions(decoder, a, beam, max_len=MAX_STEPS):
+    """The `beam` captions of each image's beam search, decoded exactly as the C program decodes
+    (src/beam.c through reference.Captioner.beam_search_batch: its length penalty and n-gram
+    blocking), under no_grad. a: (N, L, D). Returns, per image, a list of up to `beam`
+    (tokens without <end>, finished) pairs, best first."""
+    searcher = reference.Captioner.for_decoder(decoder)
+    return [[(h["tokens"], h["finished"]) for h in nbest[:beam]]
+            for nbest in searcher.beam_search_batch(a, beam, max_len)]
+
+
+def caption_log_probs(decoder, a, captions):
+    """Summed log-probabilities (with gradient) of given captions under teacher forcing.
+    a: (N, L, D); captions: per image, a list of at most K (tokens, finished) pairs; a finished
+    caption's <end> is scored too. Returns (N, K) with 0 where an image has fewer captions."""
+    N, K = len(captions), max(len(c) for c in captions)
+    T = max(len(t) for c in captions for t, _ in c) + 2
+    tokens = torch.zeros(N, K, T, dtype=torch.long)
+    lengths = torch.zeros(N, K, dtype=torch.long)
+    for i, caps in enumerate(captions):
+        for k, (toks, finished) in enumerate(caps):
+            ids = [1] + list(toks) + ([2] if finished else [])
+            tokens[i, k, :len(ids)] = torch.tensor(ids)
+            lengths[i, k] = len(ids) - 1
+    logits, targets, _ = decoder(a, tokens, lengths)
+    logp = train.masked_log_softmax(logits, decoder.vocab_size).gather(
+        1, targets.unsqueeze(1)).squeeze(1)
+    owner = torch.repeat_interleave(torch.arange(N * K), lengths.flatten())
+    return a.new_zeros(N * K).index_add(0, owner, logp).view(N, K)
+
+
 def advantages(r, greedy_rewards=None):
     """r: (N, S) rewards of S samples for each of N images. Returns r - baseline, (N, S): the
     baseline is the image's greedy caption's reward (greedy_rewards, (N,); Rennie et al. 2017)
@@ -135,6 +166,10 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32, help="images per step")
     ap.add_argument("--samples", type=int, default=5, help="sampled captions per image")
+    ap.add_argument("--sample-from", choices=("model", "beam"), default="model",
+                    help="the captions to score: drawn from the decoder's distribution "
+                         "(Rennie et al.), or the --samples best of a beam search of that "
+                         "width with the C program's decoding rules (Cornia et al. 2020)")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--baseline", choices=("others", "greedy"), default="others",
                     help="a sample's baseline: the mean reward of the image's other samples "
@@ -198,7 +233,6 @@ def main():
             x = np.stack([trunk["train_flip" if m else "train"][r] for r, m in zip(rows, mirrored)])
             with torch.no_grad():
                 a = train.features(encoder, torch.from_numpy(x.astype(np.float32)))
-            tokens, logp = sample(decoder, a, S, max_len=MAX_STEPS)
 
             def image_reward(j, seq):
                 """Reward of token list `seq` (with or without <end> and padding) for image j of
@@ -209,8 +243,17 @@ def main():
                               (mirrored_refs if mirrored[j] else train_refs)[rows[j]],
                               finished=len(words) < MAX_STEPS)
 
-            r = torch.tensor([image_reward(i // S, tokens[i].tolist())
-                              for i in range(len(rows) * S)]).view(-1, S)
+            if args.sample_from == "beam":
+                caps = beam_captions(decoder, a, S)
+                if min(len(c) for c in caps) < S:
+                    raise RuntimeError("a beam search returned fewer than %d captions" % S)
+                logp = caption_log_probs(decoder, a, caps).flatten()
+                r = torch.tensor([[image_reward(j, t) for t, _ in c]
+                                  for j, c in enumerate(caps)])
+            else:
+                tokens, logp = sample(decoder, a, S, max_len=MAX_STEPS)
+                r = torch.tensor([image_reward(i // S, tokens[i].tolist())
+                                  for i in range(len(rows) * S)]).view(-1, S)
             greedy_r = None
             if args.baseline == "greedy":
                 greedy_r = torch.tensor([image_reward(j, seq) for j, seq in
