@@ -11,7 +11,8 @@
 - train_scst.advantages subtracts the mean-of-others or the greedy baseline;
 - train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image,
   with and without the end mark;
-- the encoder's trunk + head split equals the whole encoder, and mirrored captions swap
+- the encoder's trunk + head split equals the whole encoder at the default and an earlier head
+  start, and mirrored captions swap
   "left" and "right";
 - a resumed run refuses a last.pt saved under other training options;
 - the output-stride-16 encoder (dilated last stage) shares the stride-32 trunk and weights,
@@ -209,14 +210,22 @@ class EncoderSplitAndMirror(unittest.TestCase):
         torch.manual_seed(0)
         enc = mobilenet_v2.MobileNetV2Encoder().eval()
         x = torch.rand(1, 3, 64, 64) * 2 - 1
-        with torch.no_grad():
-            trunk = enc.trunk(x)
-            self.assertEqual(tuple(trunk.shape), (1, mobilenet_v2.TRUNK_CHANNELS, 4, 4))
-            self.assertLess(float((enc.head(trunk) - enc(x)).abs().max()), 1e-6)
-        head = set(map(id, enc.head_parameters()))
-        self.assertIn(id(enc.conv1.conv.weight), head)
-        self.assertNotIn(id(enc.conv0.conv.weight), head)
-        self.assertNotIn(id(enc.blocks[mobilenet_v2.HEAD_START - 1].project.conv.weight), head)
+        # The default cut (block 13, 96 channels) and an earlier one (block 10, 64 channels:
+        # prepare_data.py --head-start 10), in the same weights.
+        for start, channels in ((mobilenet_v2.HEAD_START, 96), (10, 64)):
+            enc.head_start = start
+            with torch.no_grad():
+                trunk = enc.trunk(x)
+                self.assertEqual(tuple(trunk.shape), (1, channels, 4, 4))
+                self.assertEqual(mobilenet_v2.trunk_channels(start), channels)
+                self.assertLess(float((enc.head(trunk) - enc(x)).abs().max()), 1e-6)
+            head = set(map(id, enc.head_parameters()))
+            self.assertIn(id(enc.conv1.conv.weight), head)
+            self.assertIn(id(enc.blocks[start].expand.conv.weight), head)
+            self.assertNotIn(id(enc.conv0.conv.weight), head)
+            self.assertNotIn(id(enc.blocks[start - 1].project.conv.weight), head)
+        with self.assertRaises(ValueError):  # a cut after the last 14x14 stage
+            mobilenet_v2.MobileNetV2Encoder(head_start=14)
 
     def test_output_stride_16(self):
         # Block 13 at stride 1 puts stride-32 cell i at 2i + 1 (stride 2 SAME on an even side

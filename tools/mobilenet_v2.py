@@ -28,13 +28,25 @@ INVERTED_RESIDUAL_SETTINGS = [
 ]
 FEATURE_DIM = 1280
 INPUT_SIZE = 224
-# The encoder is cut in two for training: the frozen trunk (conv0 + blocks 0-12, output 14x14x96
-# at 224 input) is run once per image and cached; the head (blocks 13-16 + Conv_1, the last
-# stride-2 stage on) is fine-tuned with the decoder (tools/train.py).
+# The encoder is cut in two for training: the frozen trunk (conv0 + blocks before the head start,
+# by default blocks 0-12, output 14x14x96 at 224 input) is run once per image and cached; the head
+# (by default blocks 13-16 + Conv_1, the last stride-2 stage on) is fine-tuned with the decoder
+# (tools/train.py). A head start of 10 (prepare_data.py --head-start) fine-tunes the 96-channel
+# stage too, on cached 14x14x64 block-9 outputs. Starts 7..13 all cut at 14x14 (stride 16), the
+# grid whose trunk both output strides share.
 HEAD_START = 13
-TRUNK_CHANNELS = 96
+HEAD_STARTS = range(7, 14)
 # Supported output strides (input side / feature-map side); the model file stores 16, or 0 for 32.
 OUTPUT_STRIDES = (16, 32)
+
+
+def trunk_channels(head_start=HEAD_START):
+    """Channels of the trunk output (the input of block `head_start`)."""
+    channels = [c for _, c, n, _ in INVERTED_RESIDUAL_SETTINGS for _ in range(n)]
+    return channels[head_start - 1]
+
+
+TRUNK_CHANNELS = trunk_channels()
 
 
 def same_pad(x, k, stride, dilation=1):
@@ -100,9 +112,12 @@ class MobileNetV2Encoder(nn.Module):
     Output: (N, 1280, H/S, W/S), S = output_stride (32, or 16 with the dilated last stage).
     Both strides have the same parameters under the same names."""
 
-    def __init__(self, with_classifier=False, output_stride=32):
+    def __init__(self, with_classifier=False, output_stride=32, head_start=HEAD_START):
         super().__init__()
-        self.output_stride = output_stride
+        if head_start not in HEAD_STARTS:
+            raise ValueError("head start %d: must be in %d..%d" % (head_start, HEAD_STARTS[0],
+                                                                   HEAD_STARTS[-1]))
+        self.output_stride, self.head_start = output_stride, head_start
         self.conv0 = ConvLayer(3, 32, 3, 2)
         blocks, cin = [], 32
         geometry = iter(layer_strides(output_stride))
@@ -119,21 +134,22 @@ class MobileNetV2Encoder(nn.Module):
         return self.head(self.trunk(x))
 
     def trunk(self, x):
-        """(N, 3, H, W) -> (N, 96, H/16, W/16): conv0 and blocks before HEAD_START."""
+        """(N, 3, H, W) -> (N, C, H/16, W/16), C = trunk_channels(head_start): conv0 and the
+        blocks before head_start."""
         x = self.conv0(x)
-        for b in self.blocks[:HEAD_START]:
+        for b in self.blocks[:self.head_start]:
             x = b(x)
         return x
 
     def head(self, x):
-        """(N, 96, H/16, W/16) -> (N, 1280, H/S, W/S), S = output_stride: blocks from
-        HEAD_START, then Conv_1."""
-        for b in self.blocks[HEAD_START:]:
+        """(N, C, H/16, W/16) -> (N, 1280, H/S, W/S), S = output_stride: blocks from
+        head_start, then Conv_1."""
+        for b in self.blocks[self.head_start:]:
             x = b(x)
         return self.conv1(x)
 
     def head_parameters(self):
-        return [p for m in (*self.blocks[HEAD_START:], self.conv1) for p in m.parameters()]
+        return [p for m in (*self.blocks[self.head_start:], self.conv1) for p in m.parameters()]
 
     def classify(self, x):
         f = self.forward(x).mean(dim=(2, 3), keepdim=True)
@@ -158,19 +174,20 @@ def with_output_stride(model, output_stride):
     """The same weights in an encoder of another output stride (a new module; `model` is kept)."""
     if output_stride == model.output_stride:
         return model
-    other = MobileNetV2Encoder(model.classifier is not None, output_stride)
+    other = MobileNetV2Encoder(model.classifier is not None, output_stride, model.head_start)
     other.load_state_dict(model.state_dict())
     return other.train(model.training)
 
 
-def load_from_tflite(path, with_classifier=False, output_stride=32):
+def load_from_tflite(path, with_classifier=False, output_stride=32, head_start=HEAD_START):
     """Build the encoder and copy the dequantized TFLite weights into it, checking that the
     graph's conv ops, strides and activations are the ones this module expects. The TFLite
     graph is the stride-32 network: the weights are checked against that and then moved into
-    an encoder of `output_stride` (the weights are the same for every stride)."""
+    an encoder of `output_stride` (the weights are the same for every stride). head_start: where
+    trunk() ends and head() begins (the weights and forward() do not depend on it)."""
     tensors, ops, _, _ = tfl.read_tflite(path)
     convs = [op for op in ops if op.kind in (tfl.CONV_2D, tfl.DEPTHWISE_CONV_2D)]
-    model = MobileNetV2Encoder(with_classifier)
+    model = MobileNetV2Encoder(with_classifier, head_start=head_start)
     layers = model.conv_layers()
     assert len(convs) == len(layers) + 1, "unexpected number of conv ops"
     for op, layer in zip(convs, layers):

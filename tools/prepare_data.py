@@ -7,10 +7,12 @@ Writes into --out:
   vocab.json         words in id order; ids 0..3 = <pad> <start> <end> <unk>; a word is kept if
                      it occurs >= --min-count (default 5) times in the 6,000 train images' captions
   captions.json      {"train": {image: [token lists]}, "dev": {...}}
-  trunk_<split>.npy  float16 (N, 96, 14, 14) outputs of the frozen MobileNetV2 trunk (conv0 and
-                     blocks 0-12, see mobilenet_v2.HEAD_START), rows in the order of
-                     names_<split>.json (the split file's order); tools/train.py runs the head
-                     (blocks 13-16 + Conv_1) on them, fine-tuning it
+  trunk_<split>.npy  float16 (N, C, 14, 14) outputs of the frozen MobileNetV2 trunk (conv0 and
+                     the blocks before --head-start: by default blocks 0-12, C = 96, see
+                     mobilenet_v2.HEAD_START), rows in the order of names_<split>.json (the
+                     split file's order); tools/train.py runs the head (by default blocks 13-16
+                     + Conv_1) on them, fine-tuning it
+  trunk.json         {"head_start": N}: where the cached trunk ends (train.py reads it)
   trunk_train_flip.npy  the same for the horizontally mirrored train photos (augmentation;
                      train.py swaps "left" and "right" in their captions)
 
@@ -76,13 +78,14 @@ def build_vocab(train_caps, min_count):
 
 def extract_trunk(encoder, paths, flip=False, batch=50):
     size = mobilenet_v2.INPUT_SIZE // 16
-    out = np.zeros((len(paths), mobilenet_v2.TRUNK_CHANNELS, size, size), dtype=np.float16)
+    out = np.zeros((len(paths), mobilenet_v2.trunk_channels(encoder.head_start), size, size),
+                   dtype=np.float16)
     t0 = time.time()
     for i in range(0, len(paths), batch):
         rgbs = [load_rgb(p) for p in paths[i:i + batch]]
         x = torch.cat([mobilenet_v2.preprocess(rgb[:, ::-1] if flip else rgb) for rgb in rgbs])
         with torch.no_grad():
-            f = encoder.trunk(x)  # (B, 96, 14, 14)
+            f = encoder.trunk(x)  # (B, C, 14, 14)
         out[i:i + len(x)] = f.numpy().astype(np.float16)
         if (i // batch) % 20 == 0:
             print("  %d/%d images, %.0f s" % (i + len(x), len(paths), time.time() - t0), flush=True)
@@ -96,6 +99,10 @@ def main():
                                                      "mobilenet_v2_1.0_224_quant.tflite"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "cache"))
     ap.add_argument("--min-count", type=int, default=5)
+    ap.add_argument("--head-start", type=int, default=mobilenet_v2.HEAD_START,
+                    choices=mobilenet_v2.HEAD_STARTS,
+                    help="first MobileNetV2 block that training fine-tunes; the blocks before "
+                         "it are the cached trunk")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -110,7 +117,8 @@ def main():
               open(os.path.join(args.out, "captions.json"), "w"))
     print("vocabulary: %d words (min count %d)" % (len(vocab), args.min_count))
 
-    encoder = mobilenet_v2.load_from_tflite(args.tflite)
+    encoder = mobilenet_v2.load_from_tflite(args.tflite, head_start=args.head_start)
+    json.dump(dict(head_start=args.head_start), open(os.path.join(args.out, "trunk.json"), "w"))
     for split, flip in (("dev", False), ("train", False), ("train", True)):
         names = splits[split]
         path = os.path.join(args.out, "trunk_%s%s.npy" % (split, "_flip" if flip else ""))

@@ -123,6 +123,15 @@ def dev_scores(encoder, decoder, trunk, names, refs, vocab):
     return evaluate.evaluate(hyps, refs), hyps
 
 
+def trunk_head_start(cache):
+    """The head start of a cache's trunk outputs: its trunk.json, or mobilenet_v2.HEAD_START
+    for a cache written before prepare_data.py had --head-start."""
+    path = os.path.join(cache, "trunk.json")
+    if not os.path.exists(path):
+        return mobilenet_v2.HEAD_START
+    return json.load(open(path))["head_start"]
+
+
 # Options a resumed run may change: where things are, how long, how many threads.
 RESUME_MAY_DIFFER = {"cache", "out", "tflite", "epochs", "threads"}
 
@@ -231,15 +240,18 @@ def main():
         names["dev"] = names["dev"][:50]
     dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
 
-    # The trunk (blocks 0-12) is the same for both strides, so the cached trunk outputs serve both.
-    encoder = mobilenet_v2.load_from_tflite(args.tflite, output_stride=args.output_stride)
+    # The trunk (by default blocks 0-12) is the same for both strides, so the cached trunk outputs
+    # serve both. The cache says where it ends (prepare_data.py --head-start).
+    head_start = trunk_head_start(args.cache)
+    encoder = mobilenet_v2.load_from_tflite(args.tflite, output_stride=args.output_stride,
+                                            head_start=head_start)
     for p in encoder.parameters():
         p.requires_grad_(False)
     head_params = encoder.head_parameters()
     decoder = dm.from_train_config(vars(args), len(vocab))
     opt = torch.optim.Adam([dict(params=decoder.parameters(), lr=args.lr),
                             dict(params=head_params, lr=args.encoder_lr)])
-    config = dict(vars(args), vocab_size=len(vocab))
+    config = dict(vars(args), vocab_size=len(vocab), head_start=head_start)
     order = list(range(len(names["train"])))
     state = (resume(out, decoder, encoder, opt, rng, order, vars(args), vars(ap.parse_args([])))
              or dict(epoch=0, best_cider=-1.0, history=[]))

@@ -6,8 +6,9 @@
 An experiment, not part of the shipped recipe (tools/train_all.sh): one epoch of it from the
 shipped run's epoch 5 made the C program's beam-3 captions shorter (9.8 -> 8.1 words) and
 worse (dev BLEU-4 21.2 -> 17.2, CIDEr-D 0.497 -> 0.433); one epoch with --end-mark from the
-shipped weights did the same (7.6 words, CIDEr-D 0.539 -> 0.432); see models/README.md,
-experiments.
+shipped weights did the same (7.6 words, CIDEr-D 0.539 -> 0.432), and so did two epochs with
+--sample-from beam (8.4 words, 0.524); tools/check_scst_reward.py shows the reward is right.
+See models/README.md, experiments.
 
 Self-critical sequence training (Rennie et al. 2017, arXiv:1612.00563) with the "mean of the
 other samples" baseline (Luo 2020, arXiv:2003.09971): for every train image the decoder samples
@@ -202,7 +203,12 @@ def main():
     reward = CiderReward(train_refs, end_mark=args.end_mark)
 
     encoder = mobilenet_v2.load_from_tflite(cfg["tflite"],
-                                            output_stride=cfg.get("output_stride", 32))
+                                            output_stride=cfg.get("output_stride", 32),
+                                            head_start=cfg.get("head_start", mobilenet_v2.HEAD_START))
+    if cfg.get("head_start", mobilenet_v2.HEAD_START) != train.trunk_head_start(args.cache):
+        sys.exit("train_scst.py: %s was trained on another trunk cache than %s (head start %d, "
+                 "not %d)" % (args.init, args.cache, cfg.get("head_start", mobilenet_v2.HEAD_START),
+                              train.trunk_head_start(args.cache)))
     encoder.load_state_dict(init["encoder"])
     for p in encoder.parameters():
         p.requires_grad_(False)

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""Check train_scst.py's reward on real data: is every caption scored against its own image?
+
+  /usr/bin/python3 tools/check_scst_reward.py [--init cache/run_xe/average.pt] [--cache cache]
+                                              [--images 500]
+
+Captions --images train photos (every 12th) greedily with a tools/train.py checkpoint and prints
+the mean train_scst.CiderReward of the captions against their own references (trunk row i and
+names_train.json row i), against the next image's references (a misaligned cache would score
+like this), and for the mirrored trunk against the mirrored references; then the same captions
+scored by tools/evaluate.py (whose df and N are those of the scored images, not of all 6,000, so
+its CIDEr-D is close to, not equal to, the reward's). Aligned scores far above the shifted one
+mean the rows line up. Ends with a few captions, sampled and beam-searched, with their rewards.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import decoder_model as dm  # noqa: E402
+import evaluate  # noqa: E402
+import mobilenet_v2  # noqa: E402
+import train  # noqa: E402
+import train_scst  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--init", default=os.path.join(HERE, "..", "cache", "run_xe", "average.pt"))
+    ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
+    ap.add_argument("--images", type=int, default=500)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    ck = torch.load(args.init)
+    cfg, vocab = ck["config"], ck["vocab"]
+    captions = json.load(open(os.path.join(args.cache, "captions.json")))
+    names = json.load(open(os.path.join(args.cache, "names_train.json")))
+    refs = [captions["train"][n] for n in names]
+    mirrored = [[[train.MIRROR.get(w, w) for w in r] for r in rs] for rs in refs]
+    encoder = mobilenet_v2.load_from_tflite(
+        cfg["tflite"], output_stride=cfg.get("output_stride", 32),
+        head_start=cfg.get("head_start", mobilenet_v2.HEAD_START))
+    encoder.load_state_dict(ck["encoder"])
+    decoder = dm.from_train_config(cfg, len(vocab))
+    decoder.load_state_dict(ck["model"])
+    decoder.eval()
+    rows = list(range(0, len(names), 12))[:args.images]
+
+    def captions_of(trunk_file):
+        trunk = np.load(os.path.join(args.cache, trunk_file), mmap_mode="r")
+        with torch.no_grad():
+            a = train.features(encoder, torch.from_numpy(
+                np.stack([trunk[r] for r in rows]).astype(np.float32)))
+        return a, [[vocab[t] for t in seq] for seq in train.greedy(decoder, a)]
+
+    reward = train_scst.CiderReward(refs)
+    a, words = captions_of("trunk_train.npy")
+    _, flipped = captions_of("trunk_train_flip.npy")
+    shifted = rows[1:] + rows[:1]
+    print("mean reward of greedy train captions (%d images):" % len(rows))
+    print("  own references       %.3f" % np.mean([reward(w, r, refs[r]) for w, r in zip(words, rows)]))
+    print("  next image's         %.3f" % np.mean([reward(w, ("next", r), refs[r])
+                                                   for w, r in zip(words, shifted)]))
+    print("  mirrored, own mirrored references %.3f" % np.mean(
+        [reward(w, ("mirrored", r), mirrored[r]) for w, r in zip(flipped, rows)]))
+    scores = evaluate.evaluate({names[r]: " ".join(w) for w, r in zip(words, rows)},
+                               {names[r]: [" ".join(c) for c in refs[r]] for r in rows})
+    print("  tools/evaluate.py CIDEr-D %.3f, BLEU-4 %.3f" % (scores["CIDEr-D"], scores["BLEU-4"]))
+    with torch.no_grad():
+        tokens, logp = train_scst.sample(decoder, a[:2], 5)
+    beams = train_scst.beam_captions(decoder, a[:2], 5)
+    for j in range(2):
+        print("%s: greedy %.3f '%s'" % (names[rows[j]], reward(words[j], rows[j], refs[rows[j]]),
+                                        " ".join(words[j])))
+        for s in range(5):
+            w = train_scst.words_of(tokens[j * 5 + s].tolist(), vocab)
+            print("  sampled %.3f (log p %.1f) '%s'" % (reward(w, rows[j], refs[rows[j]]),
+                                                     float(logp[j * 5 + s]), " ".join(w)))
+        for t, _ in beams[j]:
+            w = [vocab[x] for x in t]
+            print("  beam    %.3f '%s'" % (reward(w, rows[j], refs[rows[j]]), " ".join(w)))
+
+
+if __name__ == "__main__":
+    main()
