@@ -264,7 +264,7 @@ class EncoderSplitAndMirror(unittest.TestCase):
 
 class ResumeOptions(unittest.TestCase):
     DEFAULTS = dict(cache="cache", out=None, epochs=6, threads=2, lr=4e-4, output_stride=32,
-                    attention_dim=None, smoke=False)
+                    attention_dim=None, smoke=False, head_start=13)
 
     def check(self, saved, **now):
         train.check_same_run("run/last.pt", saved, dict(self.DEFAULTS, **now), self.DEFAULTS)
@@ -289,6 +289,11 @@ class ResumeOptions(unittest.TestCase):
         self.check(old)
         with self.assertRaisesRegex(SystemExit, r"--output-stride 32 \(now 16\)"):
             self.check(old, output_stride=16)
+        # A run from before trunk.json, resumed on a cache cut at block 10 (train.py passes
+        # the cache's head start as an option).
+        old = {k: v for k, v in self.DEFAULTS.items() if k != "head_start"}
+        with self.assertRaisesRegex(SystemExit, r"--head-start 13 \(now 10\)"):
+            self.check(old, head_start=10)
 
 
 if __name__ == "__main__":

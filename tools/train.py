@@ -253,7 +253,10 @@ def main():
                             dict(params=head_params, lr=args.encoder_lr)])
     config = dict(vars(args), vocab_size=len(vocab), head_start=head_start)
     order = list(range(len(names["train"])))
-    state = (resume(out, decoder, encoder, opt, rng, order, vars(args), vars(ap.parse_args([])))
+    # The cache's head start counts as an option: the head's parameters (and the optimizer
+    # state) differ with it.
+    state = (resume(out, decoder, encoder, opt, rng, order, dict(vars(args), head_start=head_start),
+                    dict(vars(ap.parse_args([])), head_start=mobilenet_v2.HEAD_START))
              or dict(epoch=0, best_cider=-1.0, history=[]))
     print("decoder parameters: %d, encoder head parameters: %d" % (
         sum(p.numel() for p in decoder.parameters()), sum(p.numel() for p in head_params)), flush=True)
