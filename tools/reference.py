@@ -80,7 +80,7 @@ class Captioner:
         self.decoder = decoder
         self.config = dict(vocab_size=decoder.vocab_size, token_pad=0, token_start=1,
                            token_end=2, token_unk=3)
-        self.never = [0, 1, 3]
+        self.never = [self.config[k] for k in ("token_pad", "token_start", "token_unk")]
         return self
 
     @torch.no_grad()

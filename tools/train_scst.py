@@ -202,13 +202,12 @@ def main():
     dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
     reward = CiderReward(train_refs, end_mark=args.end_mark)
 
-    encoder = mobilenet_v2.load_from_tflite(cfg["tflite"],
-                                            output_stride=cfg.get("output_stride", 32),
-                                            head_start=cfg.get("head_start", mobilenet_v2.HEAD_START))
-    if cfg.get("head_start", mobilenet_v2.HEAD_START) != train.trunk_head_start(args.cache):
+    head_start = cfg.get("head_start", mobilenet_v2.HEAD_START)
+    if head_start != train.trunk_head_start(args.cache):
         sys.exit("train_scst.py: %s was trained on another trunk cache than %s (head start %d, "
-                 "not %d)" % (args.init, args.cache, cfg.get("head_start", mobilenet_v2.HEAD_START),
-                              train.trunk_head_start(args.cache)))
+                 "not %d)" % (args.init, args.cache, head_start, train.trunk_head_start(args.cache)))
+    encoder = mobilenet_v2.load_from_tflite(cfg["tflite"], output_stride=cfg.get("output_stride", 32),
+                                            head_start=head_start)
     encoder.load_state_dict(init["encoder"])
     for p in encoder.parameters():
         p.requires_grad_(False)
