@@ -21,9 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import decoder_model as dm  # noqa: E402
 import evaluate  # noqa: E402
-import mobilenet_v2  # noqa: E402
 import train  # noqa: E402
 import train_scst  # noqa: E402
 
@@ -38,18 +36,12 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     ck = torch.load(args.init)
-    cfg, vocab = ck["config"], ck["vocab"]
+    vocab = ck["vocab"]
     captions = json.load(open(os.path.join(args.cache, "captions.json")))
     names = json.load(open(os.path.join(args.cache, "names_train.json")))
     refs = [captions["train"][n] for n in names]
     mirrored = [[[train.MIRROR.get(w, w) for w in r] for r in rs] for rs in refs]
-    encoder = mobilenet_v2.load_from_tflite(
-        cfg["tflite"], output_stride=cfg.get("output_stride", 32),
-        head_start=cfg.get("head_start", mobilenet_v2.HEAD_START))
-    encoder.load_state_dict(ck["encoder"])
-    decoder = dm.from_train_config(cfg, len(vocab))
-    decoder.load_state_dict(ck["model"])
-    decoder.eval()
+    encoder, decoder = train.models_from_checkpoint(ck)
     rows = list(range(0, len(names), 12))[:args.images]
 
     def captions_of(trunk_file):

@@ -132,6 +132,19 @@ def trunk_head_start(cache):
     return json.load(open(path))["head_start"]
 
 
+def models_from_checkpoint(ck):
+    """The encoder (its head start and output stride from the run's config, defaults for older
+    runs) and the decoder (eval mode) of a checkpoint saved by save_epoch."""
+    cfg = ck["config"]
+    encoder = mobilenet_v2.load_from_tflite(
+        cfg["tflite"], output_stride=cfg.get("output_stride", 32),
+        head_start=cfg.get("head_start", mobilenet_v2.HEAD_START))
+    encoder.load_state_dict(ck["encoder"])
+    decoder = dm.from_train_config(cfg, len(ck["vocab"]))
+    decoder.load_state_dict(ck["model"])
+    return encoder, decoder.eval()
+
+
 # Options a resumed run may change: where things are, how long, how many threads.
 RESUME_MAY_DIFFER = {"cache", "out", "tflite", "epochs", "threads"}
 

@@ -38,9 +38,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import decoder_model as dm  # noqa: E402
 import evaluate  # noqa: E402
-import mobilenet_v2  # noqa: E402
 import reference  # noqa: E402
 import train  # noqa: E402
 
@@ -202,17 +200,13 @@ def main():
     dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
     reward = CiderReward(train_refs, end_mark=args.end_mark)
 
-    head_start = cfg.get("head_start", mobilenet_v2.HEAD_START)
-    if head_start != train.trunk_head_start(args.cache):
+    encoder, decoder = train.models_from_checkpoint(init)
+    if encoder.head_start != train.trunk_head_start(args.cache):
         sys.exit("train_scst.py: %s was trained on another trunk cache than %s (head start %d, "
-                 "not %d)" % (args.init, args.cache, head_start, train.trunk_head_start(args.cache)))
-    encoder = mobilenet_v2.load_from_tflite(cfg["tflite"], output_stride=cfg.get("output_stride", 32),
-                                            head_start=head_start)
-    encoder.load_state_dict(init["encoder"])
+                 "not %d)" % (args.init, args.cache, encoder.head_start,
+                              train.trunk_head_start(args.cache)))
     for p in encoder.parameters():
         p.requires_grad_(False)
-    decoder = dm.from_train_config(cfg, len(vocab))
-    decoder.load_state_dict(init["model"])
     opt = torch.optim.Adam(decoder.parameters(), lr=args.lr)
     config = dict(cfg, scst=vars(args))
     order = list(range(len(names["train"])))
