@@ -14,7 +14,9 @@
 - the encoder's trunk + head split equals the whole encoder at the default and an earlier head
   start, and mirrored captions swap
   "left" and "right";
-- a resumed run refuses a last.pt saved under other training options;
+- a resumed run refuses a last.pt saved under other training options (--train-rows too);
+- --train-rows selects the same rows of the names and of both trunk arrays, and refuses
+  malformed or empty selections;
 - the output-stride-16 encoder (dilated last stage) shares the stride-32 trunk and weights,
   and its odd cells are the stride-32 map (the "a trous" identity, which checks its strides,
   dilations and SAME padding independently of nn.Conv2d's dilation).
@@ -264,7 +266,7 @@ class EncoderSplitAndMirror(unittest.TestCase):
 
 class ResumeOptions(unittest.TestCase):
     DEFAULTS = dict(cache="cache", out=None, epochs=6, threads=2, lr=4e-4, output_stride=32,
-                    attention_dim=None, smoke=False, head_start=13)
+                    attention_dim=None, smoke=False, head_start=13, train_rows=None)
 
     def check(self, saved, **now):
         train.check_same_run("run/last.pt", saved, dict(self.DEFAULTS, **now), self.DEFAULTS)
@@ -294,6 +296,35 @@ class ResumeOptions(unittest.TestCase):
         old = {k: v for k, v in self.DEFAULTS.items() if k != "head_start"}
         with self.assertRaisesRegex(SystemExit, r"--head-start 13 \(now 10\)"):
             self.check(old, head_start=10)
+
+    def test_other_train_rows_are_refused(self):
+        with self.assertRaisesRegex(SystemExit, r"--train-rows None \(now 0:5000\)"):
+            self.check(dict(self.DEFAULTS), train_rows="0:5000")
+
+
+class TrainRows(unittest.TestCase):
+    def test_selection(self):
+        self.assertEqual(train.train_rows(None, 6), range(6))
+        self.assertEqual(list(train.train_rows("0:4", 6)), [0, 1, 2, 3])
+        self.assertEqual(list(train.train_rows("4:", 6)), [4, 5])
+        self.assertEqual(list(train.train_rows(":2", 6)), [0, 1])
+        self.assertEqual(list(train.train_rows("-2:", 6)), [4, 5])
+        for bad, why in (("3", "expected START:END"), ("1:2:3", "expected START:END"),
+                         ("a:2", "must be integers"), ("6:", "selects none of the 6"),
+                         ("3:1", "selects none")):
+            with self.assertRaisesRegex(ValueError, why):
+                train.train_rows(bad, 6)
+
+    def test_names_and_trunks_stay_aligned(self):
+        import numpy as np
+        names = dict(train=["p%d" % i for i in range(6)], dev=["d0"])
+        trunk = dict(train=np.arange(6)[:, None] * 10, train_flip=np.arange(6)[:, None] * 10 + 1,
+                     dev=np.zeros((1, 1)))
+        train.select_train_rows(names, trunk, "2:5")
+        self.assertEqual(names, dict(train=["p2", "p3", "p4"], dev=["d0"]))
+        self.assertEqual(trunk["train"].ravel().tolist(), [20, 30, 40])
+        self.assertEqual(trunk["train_flip"].ravel().tolist(), [21, 31, 41])
+        self.assertEqual(trunk["dev"].shape, (1, 1))
 
 
 if __name__ == "__main__":

@@ -123,6 +123,34 @@ def dev_scores(encoder, decoder, trunk, names, refs, vocab):
     return evaluate.evaluate(hyps, refs), hyps
 
 
+def train_rows(spec, n):
+    """The train rows a run uses: SPEC "START:END" (Python slice bounds over names_train.json's
+    n rows, either may be empty) or None for all. Returns a range; raises ValueError for a
+    malformed or empty selection. A held-out part lets tools/train_scst.py train on photos
+    whose references the cross-entropy run has not learned (models/README.md)."""
+    if spec is None:
+        return range(n)
+    parts = spec.split(":")
+    if len(parts) != 2:
+        raise ValueError("--train-rows %r: expected START:END" % spec)
+    try:
+        rows = range(n)[slice(*(int(p) if p.strip() else None for p in parts))]
+    except ValueError:
+        raise ValueError("--train-rows %r: START and END must be integers" % spec) from None
+    if not rows:
+        raise ValueError("--train-rows %r selects none of the %d train rows" % (spec, n))
+    return rows
+
+
+def select_train_rows(names, trunk, spec):
+    """Keep only the --train-rows SPEC rows of names["train"] and of the trunk arrays
+    "train" and "train_flip" (in place; numpy slices, not copies)."""
+    rows = train_rows(spec, len(names["train"]))
+    names["train"] = names["train"][rows.start:rows.stop]
+    for s in ("train", "train_flip"):
+        trunk[s] = trunk[s][rows.start:rows.stop]
+
+
 def trunk_head_start(cache):
     """The head start of a cache's trunk outputs: its trunk.json, or mobilenet_v2.HEAD_START
     for a cache written before prepare_data.py had --head-start."""
@@ -230,6 +258,9 @@ def main():
     ap.add_argument("--att-lambda", type=float, default=1.0, help="doubly stochastic weight")
     ap.add_argument("--max-words", type=int, default=20,
                     help="longer train captions are cut (the C decoder stops after 20 steps)")
+    ap.add_argument("--train-rows", default=None, metavar="START:END",
+                    help="train on these rows of names_train.json only (Python slice bounds, "
+                         "e.g. 0:5000); default all")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--smoke", action="store_true",
@@ -247,6 +278,10 @@ def main():
     names = {s: json.load(open(os.path.join(args.cache, "names_%s.json" % s))) for s in ("train", "dev")}
     trunk = {s: np.load(os.path.join(args.cache, "trunk_%s.npy" % s))
              for s in ("train", "train_flip", "dev")}
+    try:
+        select_train_rows(names, trunk, args.train_rows)
+    except ValueError as e:
+        sys.exit("train.py: %s" % e)
     encoded = {m: [[encode_caption(c, word_id, args.max_words, m) for c in captions["train"][n]]
                    for n in names["train"]] for m in (False, True)}
     if args.smoke:

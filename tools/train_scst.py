@@ -177,6 +177,9 @@ def main():
     ap.add_argument("--end-mark", action="store_true",
                     help="score the end of the caption too (an <end> token appended to the "
                          "references and finished samples before CIDEr-D)")
+    ap.add_argument("--train-rows", default=None, metavar="START:END",
+                    help="train on these rows of names_train.json only (Python slice bounds, "
+                         "e.g. 5000:6000, the rows the --init run did not see); default all")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--smoke", action="store_true",
@@ -193,6 +196,10 @@ def main():
     names = {s: json.load(open(os.path.join(args.cache, "names_%s.json" % s))) for s in ("train", "dev")}
     trunk = {s: np.load(os.path.join(args.cache, "trunk_%s.npy" % s))
              for s in ("train", "train_flip", "dev")}
+    try:
+        train.select_train_rows(names, trunk, args.train_rows)
+    except ValueError as e:
+        sys.exit("train_scst.py: %s" % e)
     train_refs = [captions["train"][n] for n in names["train"]]
     mirrored_refs = [[[train.MIRROR.get(w, w) for w in r] for r in refs] for refs in train_refs]
     if args.smoke:
