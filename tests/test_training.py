@@ -206,6 +206,21 @@ class CiderReward(unittest.TestCase):
         self.assertGreater(reward(hyp, 0, refs[0]) - reward(cut, 0, refs[0], finished=False),
                            plain(hyp, 0, refs[0]) - plain(cut, 0, refs[0]))
 
+    def test_leave_best_out(self):
+        # The mean over the references except the one most similar to the sample: a sample
+        # that copies a reference loses its self-match.
+        refs = [["a dog runs on the grass".split(), "a dog is running".split(),
+                 "a black dog in a park".split()],
+                ["a man rides a bike".split(), "a man on a bike".split(), "a cyclist".split()]]
+        df, log_n = evaluate.document_frequency(refs), math.log(2.0)
+        reward = train_scst.CiderReward(refs, leave_best_out=True)
+        for hyp in ("a dog runs on the grass", "a dog in the park", "a man"):
+            h = hyp.split()
+            sims = sorted(evaluate.cider_d_image(h, [r], df, log_n) for r in refs[0])
+            self.assertAlmostEqual(reward(h, 0, refs[0]), sum(sims[:-1]) / 2, places=12)
+        copy = "a dog runs on the grass".split()
+        self.assertLess(reward(copy, 0, refs[0]), train_scst.CiderReward(refs)(copy, 0, refs[0]))
+
 
 class EncoderSplitAndMirror(unittest.TestCase):
     def test_trunk_then_head_is_the_encoder(self):
