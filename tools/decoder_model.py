@@ -24,7 +24,7 @@ SPECIALS = [PAD, START, END, UNK]  # token ids 0..3 in every vocabulary
 
 class SoftAttentionDecoder(nn.Module):
     def __init__(self, vocab_size, feature_dim=1280, embed_dim=256, attention_dim=256,
-                 hidden_dim=256, dropout=0.5):
+                 hidden_dim=256, dropout=0.5, embed_dropout=0.0):
         super().__init__()
         self.vocab_size, self.feature_dim = vocab_size, feature_dim
         self.embed_dim, self.attention_dim, self.hidden_dim = embed_dim, attention_dim, hidden_dim
@@ -40,6 +40,9 @@ class SoftAttentionDecoder(nn.Module):
         self.out_context = nn.Linear(feature_dim, embed_dim, bias=False)  # L_z
         self.out_logits = nn.Linear(embed_dim, vocab_size)               # L_o, b_o
         self.dropout = nn.Dropout(dropout)
+        # On the word embedding E y_{t-1} (LSTM input and deep output), as Luo's
+        # self-critical.pytorch does; training only, so inference and the C decoder ignore it.
+        self.embed_dropout = nn.Dropout(embed_dropout)
 
     def init_state(self, a):
         """a: (B, L, D) -> h0, c0: (B, H)."""
@@ -57,6 +60,7 @@ class SoftAttentionDecoder(nn.Module):
     def step(self, a, att_a, emb, h, c):
         """One decoder step; emb = E y_{t-1} (B, embed). Returns logits, h, c, alpha, beta."""
         alpha, beta, z = self.attend(a, att_a, h)
+        emb = self.embed_dropout(emb)
         h, c = self.lstm(torch.cat([emb, z], dim=1), (h, c))
         logits = self.out_logits(self.dropout(emb + self.out_hidden(h) + self.out_context(z)))
         return logits, h, c, alpha, beta
@@ -76,7 +80,7 @@ class SoftAttentionDecoder(nn.Module):
         N, K, T = captions.shape
         att_a = self.att_feature(a)                            # (N, L, A)
         h, c = (s.repeat_interleave(K, dim=0) for s in self.init_state(a))  # (N*K, H)
-        emb = self.embedding(captions).flatten(0, 1)           # (N*K, T, E)
+        emb = self.embed_dropout(self.embedding(captions)).flatten(0, 1)  # (N*K, T, E)
         hs, zs, alphas = [], [], []
         for t in range(int(lengths.max())):
             e = self.att_score(torch.tanh(att_a.unsqueeze(1)
@@ -98,7 +102,9 @@ class SoftAttentionDecoder(nn.Module):
 
 def from_train_config(cfg, vocab_size):
     """The decoder that a tools/train.py run builds, from its arguments as stored in a
-    checkpoint's "config": sizes --dim, attention MLP --attention-dim (None: --dim), --dropout."""
+    checkpoint's "config": sizes --dim, attention MLP --attention-dim (None: --dim), --dropout,
+    --embed-dropout (0 for runs from before the option)."""
     return SoftAttentionDecoder(vocab_size, embed_dim=cfg["dim"],
                                 attention_dim=cfg.get("attention_dim") or cfg["dim"],
-                                hidden_dim=cfg["dim"], dropout=cfg["dropout"])
+                                hidden_dim=cfg["dim"], dropout=cfg["dropout"],
+                                embed_dropout=cfg.get("embed_dropout", 0.0))

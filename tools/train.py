@@ -254,6 +254,8 @@ def main():
                     help="attention MLP size A (default: --dim); the attention's tanh over "
                          "(captions, steps, L, A) dominates a step at L = 196 (--output-stride 16)")
     ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--embed-dropout", type=float, default=0.0,
+                    help="dropout on the word embeddings (LSTM input and deep output)")
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--att-lambda", type=float, default=1.0, help="doubly stochastic weight")
     ap.add_argument("--max-words", type=int, default=20,
