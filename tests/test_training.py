@@ -3,6 +3,7 @@
 
 - SoftAttentionDecoder.forward (K captions per image in lockstep, packed logits) gives the
   logits, targets and attention totals of a plain loop of decoder.step calls, per caption;
+- --embed-dropout acts in training only;
 - train_scst.sample's summed log-probabilities equal the teacher-forced log-probabilities of
   the captions it sampled (so the policy gradient is taken on the right quantity);
 - train_scst.caption_log_probs (the beam variant's teacher-forced scores of given captions)
@@ -91,6 +92,24 @@ class DecoderForward(unittest.TestCase):
         expected = torch.stack([ref_logits[key] for key in order])
         self.assertLess(float((logits - expected).abs().max()), TOL)
         self.assertEqual(targets.tolist(), [ref_targets[key] for key in order])
+
+    def test_embed_dropout_is_training_only(self):
+        # Evaluation (greedy, beam, SCST sampling, export) must see the plain decoder; training
+        # must see dropped embeddings (the word term of the deep output changes the logits).
+        plain = small_decoder()
+        d = dm.SoftAttentionDecoder(vocab_size=11, feature_dim=6, embed_dim=5, attention_dim=4,
+                                    hidden_dim=7, dropout=0.0, embed_dropout=0.5)
+        d.load_state_dict(plain.state_dict())
+        a = torch.randn(2, 5, 6)
+        captions = torch.tensor([[[1, 5, 6, 2]], [[1, 7, 2, 0]]])
+        lengths = torch.tensor([[3], [2]])
+        d.eval()
+        self.assertLess(float((d(a, captions, lengths)[0] - plain(a, captions, lengths)[0])
+                              .abs().max()), TOL)
+        d.train()
+        torch.manual_seed(5)
+        self.assertGreater(float((d(a, captions, lengths)[0] - plain(a, captions, lengths)[0])
+                                 .abs().max()), 0.01)
 
 
 class ScstSample(unittest.TestCase):

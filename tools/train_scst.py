@@ -191,7 +191,8 @@ def main():
                          "similar to it (CiderReward)")
     ap.add_argument("--train-rows", default=None, metavar="START:END",
                     help="train on these rows of names_train.json only (Python slice bounds, "
-                         "e.g. 5000:6000, the rows the --init run did not see); default all")
+                         "e.g. 5000:6000, the rows the --init run did not see; the reward's "
+                         "document frequencies then come from those rows); default all")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--smoke", action="store_true",
