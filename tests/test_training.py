@@ -34,6 +34,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 try:
+    import numpy as np
     import torch
     import torch.nn.functional as F
     import decoder_model as dm
@@ -350,7 +351,6 @@ class TrainRows(unittest.TestCase):
                 train.train_rows(bad, 6)
 
     def test_names_and_trunks_stay_aligned(self):
-        import numpy as np
         names = dict(train=["p%d" % i for i in range(6)], dev=["d0"])
         trunk = dict(train=np.arange(6)[:, None] * 10, train_flip=np.arange(6)[:, None] * 10 + 1,
                      dev=np.zeros((1, 1)))
