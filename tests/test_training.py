@@ -18,6 +18,9 @@
 - a resumed run refuses a last.pt saved under other training options (--train-rows too);
 - --train-rows selects the same rows of the names and of both trunk arrays, and refuses
   malformed or empty selections;
+- tools/average_checkpoints.py averages the decoder and encoder weights element-wise (the
+  recipe's checkpoint mean and weight-space ensemble), keeps the last input's config, and
+  refuses inputs of other shapes;
 - the output-stride-16 encoder (dilated last stage) shares the stride-32 trunk and weights,
   and its odd cells are the stride-32 map (the "a trous" identity, which checks its strides,
   dilations and SAME padding independently of nn.Conv2d's dilation).
@@ -42,6 +45,7 @@ try:
     import mobilenet_v2
     import train
     import train_scst
+    import average_checkpoints
 except ImportError as e:
     print("SKIP: %s (install python3-torch to run this test)" % e)
     sys.exit(77)
@@ -335,6 +339,35 @@ class ResumeOptions(unittest.TestCase):
     def test_other_train_rows_are_refused(self):
         with self.assertRaisesRegex(SystemExit, r"--train-rows None \(now 0:5000\)"):
             self.check(dict(self.DEFAULTS), train_rows="0:5000")
+
+
+class AverageCheckpoints(unittest.TestCase):
+    def checkpoint(self, seed, config):
+        torch.manual_seed(seed)
+        return dict(model=dict(w=torch.randn(3, 2), b=torch.randn(2)),
+                    encoder=dict(k=torch.randn(4, dtype=torch.float64)),
+                    config=config, vocab=["<pad>"], state=dict(epoch=seed))
+
+    def test_element_wise_mean_with_the_last_config(self):
+        a, b, c = (self.checkpoint(s, dict(run=s)) for s in (1, 2, 3))
+        avg = average_checkpoints.average([a, b, c], ["a.pt", "b.pt", "c.pt"])
+        for key, name in (("model", "w"), ("model", "b"), ("encoder", "k")):
+            want = (a[key][name] + b[key][name] + c[key][name]) / 3
+            self.assertEqual(avg[key][name].dtype, a[key][name].dtype)
+            self.assertLess((avg[key][name] - want).abs().max().item(), 1e-6)
+        self.assertEqual(avg["config"], dict(run=3))
+        self.assertEqual(avg["state"], dict(epoch=3, averaged=["a.pt", "b.pt", "c.pt"]))
+
+    def test_other_shapes_are_refused(self):
+        a, b = self.checkpoint(1, {}), self.checkpoint(2, {})
+        b["model"]["w"] = torch.zeros(2, 3)
+        with self.assertRaisesRegex(ValueError, r"^a.pt: model.w has shape \(3, 2\), not "
+                                    r"\(2, 3\) as in b.pt$"):
+            average_checkpoints.average([a, b], ["a.pt", "b.pt"])
+        b = self.checkpoint(2, {})
+        del b["encoder"]["k"]
+        with self.assertRaisesRegex(ValueError, "a.pt: its encoder tensors are not those of b.pt"):
+            average_checkpoints.average([a, b], ["a.pt", "b.pt"])
 
 
 class TrainRows(unittest.TestCase):
