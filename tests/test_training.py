@@ -15,7 +15,8 @@
 - the encoder's trunk + head split equals the whole encoder at the default and an earlier head
   start, and mirrored captions swap
   "left" and "right";
-- a resumed run refuses a last.pt saved under other training options (--train-rows too);
+- a resumed run refuses a last.pt saved under other training options (--train-rows too;
+  train_scst.py's own options too);
 - --train-rows selects the same rows of the names and of both trunk arrays, and refuses
   malformed or empty selections;
 - tools/average_checkpoints.py averages the decoder and encoder weights element-wise (the
@@ -368,6 +369,22 @@ class AverageCheckpoints(unittest.TestCase):
         del b["encoder"]["k"]
         with self.assertRaisesRegex(ValueError, "a.pt: its encoder tensors are not those of b.pt"):
             average_checkpoints.average([a, b], ["a.pt", "b.pt"])
+
+
+class ScstResume(unittest.TestCase):
+    def test_other_scst_options_are_refused(self):
+        # train_scst.py keeps its options under config["scst"] (beside the cross-entropy
+        # run's config it started from); resuming them under another seed must stop.
+        import tempfile
+        with tempfile.TemporaryDirectory() as out:
+            torch.save(dict(config=dict(seed=1, scst=dict(seed=2, leave_best_out=True))),
+                       os.path.join(out, "last.pt"))
+            defaults = dict(seed=1, leave_best_out=False, out=None)
+            with self.assertRaisesRegex(SystemExit, r"last.pt: this run was trained with other "
+                                        r"options: --seed 2 \(now 1\)"):
+                train.resume(out, None, None, None, None, None,
+                             dict(seed=1, leave_best_out=True, out="x"), defaults,
+                             config_key="scst")
 
 
 class TrainRows(unittest.TestCase):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Export a trained decoder checkpoint plus the MobileNetV2 encoder into one model file.
 
-  /usr/bin/python3 tools/export_model.py [--checkpoint cache/run_xe/average.pt] [--out models/caption-flickr8k.bin]
+  /usr/bin/python3 tools/export_model.py [--checkpoint cache/model.pt] [--out models/caption-flickr8k.bin]
 
 Tensor names are the PyTorch state_dict names prefixed with "encoder." / "decoder."; the
 format is in tools/model_file.py and models/README.md. src/model.c binds them by name.
@@ -40,7 +40,8 @@ def export(encoder, decoder, vocab, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "run_xe", "average.pt"))
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "model.pt"),
+                    help="the checkpoint tools/train_all.sh exports (default cache/model.pt)")
     ap.add_argument("--tflite", default=TFLITE)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "caption-flickr8k.bin"))
     args = ap.parse_args()
@@ -52,8 +53,11 @@ def main():
     if "encoder" in ck:  # the fine-tuned head (tools/train.py); the trunk is the TFLite one
         encoder.load_state_dict(ck["encoder"])
     export(encoder, decoder, ck["vocab"], args.out)
-    print("wrote %s (%d bytes) from %s, epoch %d" % (
-        args.out, os.path.getsize(args.out), args.checkpoint, ck["state"]["epoch"]))
+    averaged = ck["state"].get("averaged")
+    origin = ("the mean of %s" % ", ".join(map(str, averaged)) if averaged
+              else "epoch %d" % ck["state"]["epoch"])
+    print("wrote %s (%d bytes) from %s: %s" % (args.out, os.path.getsize(args.out),
+                                               args.checkpoint, origin))
 
 
 if __name__ == "__main__":

@@ -189,19 +189,22 @@ def check_same_run(last, saved, config, defaults):
                  "another --out" % (last, ", ".join(changed)))
 
 
-def resume(out, decoder, encoder, opt, rng, order, config=None, defaults=None):
+def resume(out, decoder, encoder, opt, rng, order, config=None, defaults=None, config_key=None):
     """Load OUT/last.pt (weights, optimizer, RNG states, and into the list `order` the image
     order, which every epoch shuffles further) if it exists; returns its training state, or
     None for a fresh run. Shared by train.py and train_scst.py. With all of it restored, an
     interrupted run continues exactly as an uninterrupted one would. With `config` (the options
     of this run) and `defaults` (the parser's defaults), a last.pt of a run with other training
-    options is refused (check_same_run)."""
+    options is refused (check_same_run); `config_key` names the entry of the saved config
+    that holds the options (train_scst.py keeps its own under "scst")."""
     last = os.path.join(out, "last.pt")
     if not os.path.exists(last):
         return None
     ck = torch.load(last)
     if config is not None:
-        check_same_run(last, ck.get("config", {}), config, defaults or {})
+        saved = ck.get("config", {})
+        check_same_run(last, saved.get(config_key, {}) if config_key else saved, config,
+                       defaults or {})
     decoder.load_state_dict(ck["model"])
     encoder.load_state_dict(ck["encoder"])
     opt.load_state_dict(ck["optimizer"])
