@@ -32,6 +32,7 @@ import math
 import os
 import random
 import sys
+import tempfile
 import unittest
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -375,7 +376,6 @@ class ScstResume(unittest.TestCase):
     def test_other_scst_options_are_refused(self):
         # train_scst.py keeps its options under config["scst"] (beside the cross-entropy
         # run's config it started from); resuming them under another seed must stop.
-        import tempfile
         with tempfile.TemporaryDirectory() as out:
             torch.save(dict(config=dict(seed=1, scst=dict(seed=2, leave_best_out=True))),
                        os.path.join(out, "last.pt"))
