@@ -1,12 +1,32 @@
 /*
  * caption.h - public API of libcaption, an image captioner with soft visual attention.
  *
+ * Usage (the whole program, with its clean-up on failure: tools/example/example.c; build
+ * with `cc example.c $(pkg-config --cflags --libs caption)`):
+ *
+ *     cap_model *model;
+ *     cap_image image;
+ *     cap_result result;
+ *     cap_error err;
+ *     const cap_options options = cap_options_default();
+ *     if (cap_model_load("caption-flickr8k.bin", &model, &err) != CAP_OK ||
+ *         cap_image_load_file("photo.jpg", &image, &err) != CAP_OK ||
+ *         cap_caption_image(model, &image, &options, &result, &err) != CAP_OK) {
+ *         fprintf(stderr, "caption: %s\n", err.message);
+ *         return 1;
+ *     }
+ *     char text[512];
+ *     cap_caption_text(model, &result.captions[0], text, sizeof text);  // best caption
+ *     cap_result_free(&result);
+ *     cap_image_free(&image);
+ *     cap_model_free(model);
+ *
  * Model: Xu et al. 2015, "Show, Attend and Tell: Neural Image Caption Generation with
  * Visual Attention" (arXiv:1502.03044), soft ("deterministic") attention, section 4.2.
  * Encoder: MobileNetV2 (Sandler et al. 2018) up to its last 1x1 convolution, giving a
- * feature map of L = rows x cols annotation vectors a_i of dimension D = 1280: 7 x 7 for the
- * usual output stride 32 (the shipped model), 14 x 14 for a model file with output stride 16
- * (the last stage dilated); cap_model_grid says which.
+ * feature map of L = rows x cols annotation vectors a_i of dimension D = 1280: 7 x 7 for
+ * output stride 32 (the shipped model), 14 x 14 for a model file with output stride 16;
+ * cap_model_grid says which.
  *
  * Data flows one way:
  *   file -> cap_image (RGB8) -> 224x224 squash -> encoder -> a (L x D)
@@ -20,8 +40,11 @@
  *     "caption: photo.jpg: not a JPEG or PNG file").
  *   - Objects are owned by the caller once returned and released with their *_free function.
  *     *_free functions accept NULL / zeroed objects.
- *   - No function keeps global state; a loaded cap_model is immutable and may be shared by
- *     any number of threads, each captioning its own images.
+ *   - No function keeps or changes global state (no constructor, no environment variable
+ *     is read or written); a loaded cap_model is immutable and may be shared by any number
+ *     of threads, each captioning its own images. The BLAS library's own settings (threads,
+ *     kernels) are the calling program's to choose.
+ *   - Only the functions declared here are exported by the shared library.
  */
 #ifndef CAPTION_H
 #define CAPTION_H
@@ -33,6 +56,14 @@ extern "C" {
 #endif
 
 #define CAP_VERSION_STRING "0.1.0"
+
+/* Marks the exported functions: libcaption is built with hidden visibility by default
+ * (CAP_BUILD defined), so nothing but this header's functions is part of its ABI. */
+#if defined(CAP_BUILD) && defined(__GNUC__)
+#define CAP_API __attribute__((visibility("default")))
+#else
+#define CAP_API
+#endif
 
 /* ---------------------------------------------------------------- errors -- */
 
@@ -52,7 +83,7 @@ typedef struct cap_error {
 } cap_error;
 
 /* Short constant description of a status ("I/O error", "bad image", ...). Never NULL. */
-const char *cap_status_string(cap_status status);
+CAP_API const char *cap_status_string(cap_status status);
 
 /* ---------------------------------------------------------------- images -- */
 
@@ -70,22 +101,23 @@ typedef struct cap_image {
 
 /*
  * Decode a JPEG (libjpeg-turbo) or PNG (libpng) file into RGB8. The format is chosen by the
- * file's magic bytes, not its name. Every input colour type becomes RGB:
- *   JPEG: grayscale -> R=G=B; YCbCr -> RGB (libjpeg's default ISLOW IDCT, fancy upsampling,
- *         which is what PIL/Pillow uses, so pixels equal PIL's Image.convert("RGB")); CMYK and
- *         YCCK converted as Pillow does; the EXIF orientation tag (libexif), if present and
- *         valid, applied so the image is upright (= PIL.ImageOps.exif_transpose).
+ * file's first bytes, not its name. Every input colour type becomes RGB:
+ *   JPEG: grayscale, YCbCr, CMYK and YCCK; a valid EXIF orientation tag is applied so the
+ *         image is upright. The pixels equal those of Pillow's
+ *         ImageOps.exif_transpose(Image.open(path)).convert("RGB"), the preprocessing of
+ *         the training images and of the PyTorch reference, so their captions agree.
  *   PNG:  grayscale, palette, 16-bit (scaled to 8 bits with rounding: v8 = round(v16*255/65535)),
  *         and alpha (tRNS or an alpha channel) composited over white:
  *         out = (a*c + (255-a)*255 + 127) / 255 in integer arithmetic.
- * Errors: CAP_ERR_IO (cannot open/read), CAP_ERR_FORMAT (empty, unknown magic, corrupt or
- * truncated data), CAP_ERR_TOO_LARGE (see limits above), CAP_ERR_NOMEM, CAP_ERR_ARG (NULL).
- * On failure *out is zeroed.
+ * Errors: CAP_ERR_IO (cannot open/read), CAP_ERR_FORMAT (empty, unknown signature, corrupt
+ * or truncated data), CAP_ERR_TOO_LARGE (see limits above), CAP_ERR_NOMEM, CAP_ERR_ARG
+ * (NULL). On failure *out is zeroed.
  */
-cap_status cap_image_load_file(const char *path, cap_image *out, cap_error *err);
+CAP_API cap_status cap_image_load_file(const char *path, cap_image *out, cap_error *err);
 
 /* Same as cap_image_load_file on an in-memory copy of a file's bytes (not retained). */
-cap_status cap_image_load_memory(const void *data, size_t size, cap_image *out, cap_error *err);
+CAP_API cap_status cap_image_load_memory(const void *data, size_t size, cap_image *out,
+                                         cap_error *err);
 
 /*
  * Resample src to width x height ignoring the aspect ratio ("squash"), with the separable
@@ -95,11 +127,11 @@ cap_status cap_image_load_memory(const void *data, size_t size, cap_image *out, 
  * same-size resize returns an exact copy. Result pixels equal Pillow's within +-1.
  * Errors: CAP_ERR_ARG (NULL, non-positive size), CAP_ERR_NOMEM.
  */
-cap_status cap_image_resize(const cap_image *src, int width, int height, cap_image *out,
-                            cap_error *err);
+CAP_API cap_status cap_image_resize(const cap_image *src, int width, int height,
+                                    cap_image *out, cap_error *err);
 
 /* Release the pixels and zero the struct. Accepts NULL and zeroed images. */
-void cap_image_free(cap_image *img);
+CAP_API void cap_image_free(cap_image *img);
 
 /* ----------------------------------------------------------------- model -- */
 
@@ -113,26 +145,28 @@ typedef struct cap_model cap_model;
  * Errors: CAP_ERR_IO (cannot open/map), CAP_ERR_MODEL (anything malformed; the message says
  * what), CAP_ERR_NOMEM. On failure *out is NULL.
  */
-cap_status cap_model_load(const char *path, cap_model **out, cap_error *err);
+CAP_API cap_status cap_model_load(const char *path, cap_model **out, cap_error *err);
 
 /* Unmap and free. Accepts NULL. */
-void cap_model_free(cap_model *model);
+CAP_API void cap_model_free(cap_model *model);
 
 /* Vocabulary size V (number of words, including the special tokens). */
-int cap_model_vocab_size(const cap_model *model);
+CAP_API int cap_model_vocab_size(const cap_model *model);
 
 /* The word of token id `token` (0 <= token < V), or NULL if out of range. Owned by the model. */
-const char *cap_model_word(const cap_model *model, int token);
+CAP_API const char *cap_model_word(const cap_model *model, int token);
 
 /* Attention grid of the encoder at 224x224 input: rows x cols = L; 7 x 7 (output stride 32,
  * the shipped model) or 14 x 14 (output stride 16), as stored in the model file. */
-void cap_model_grid(const cap_model *model, int *rows, int *cols);
+CAP_API void cap_model_grid(const cap_model *model, int *rows, int *cols);
 
 /* ------------------------------------------------------------- captioning -- */
 
 typedef struct cap_options {
     int beam_size; /* >= 1; 1 is greedy decoding. Default 3. */
-    int max_len;   /* >= 1; words generated at most, not counting <end>. Default 20. */
+    int max_len;   /* >= 1; decoding steps at most, <end> included: a finished caption has
+                      at most max_len - 1 words, one cut at max_len (finished = 0) has
+                      max_len words. Default 20. */
     float length_penalty; /* >= 0 (finite). Finished captions are ranked by
                              logprob / (n_tokens + 1)^length_penalty, the +1 counting <end>
                              (the length normalisation of Wu et al. 2016, eq. 14, without its
@@ -146,7 +180,7 @@ typedef struct cap_options {
 
 /* The defaults: beam_size 3, max_len 20, length_penalty 0.7, no_repeat_ngram 2, chosen on the
  * Flickr8k dev split (models/README.md). */
-cap_options cap_options_default(void);
+CAP_API cap_options cap_options_default(void);
 
 /* One caption (one beam hypothesis). */
 typedef struct cap_caption {
@@ -176,16 +210,17 @@ typedef struct cap_result {
  * Errors: CAP_ERR_ARG (NULL, beam_size < 1, max_len < 1, length_penalty < 0 or not finite,
  * no_repeat_ngram < 0 or 1, empty image), CAP_ERR_NOMEM.
  */
-cap_status cap_caption_image(const cap_model *model, const cap_image *image,
-                             const cap_options *options, cap_result *out, cap_error *err);
+CAP_API cap_status cap_caption_image(const cap_model *model, const cap_image *image,
+                                     const cap_options *options, cap_result *out,
+                                     cap_error *err);
 
 /* Join the words of a caption with single spaces into buf (always NUL-terminated when
  * size > 0). Returns the length the full string needs, excluding the NUL, like snprintf. */
-size_t cap_caption_text(const cap_model *model, const cap_caption *caption, char *buf,
-                        size_t size);
+CAP_API size_t cap_caption_text(const cap_model *model, const cap_caption *caption,
+                                char *buf, size_t size);
 
 /* Release a result and zero it. Accepts NULL and zeroed results. */
-void cap_result_free(cap_result *result);
+CAP_API void cap_result_free(cap_result *result);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 #include "decoder.h"
 
 #include "error.h"
+#include "multiversion.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -20,12 +21,7 @@ static inline float sigmoidf(float v)
  * branch-free single-precision versions (Cephes expf / tanhf: the same polynomials, error
  * within 2 ulp of tanhf over the whole range, checked by tests/test_kernels.c) that GCC
  * vectorises; the loop is compiled for AVX-512, AVX2+FMA and baseline SSE2 and the loader
- * picks one (GCC function multiversioning; the build uses no -march). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define CAP_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CAP_MULTIVERSION
-#endif
+ * picks one (multiversion.h). */
 /* -fno-trapping-math (no effect on results: it only lets both sides of the |x| < 0.625 choice
  * be computed, so the loop becomes branch-free and vectorises). */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -59,9 +55,11 @@ CAP_NO_TRAPS static inline float tanh_poly(float x)
     return copysignf(ax < 0.625f ? small : big, x);
 }
 
+/* Static, with an exported-to-tests wrapper below: a non-static multiversioned function's
+ * ifunc symbol would be exported from libcaption whatever -fvisibility says. */
 CAP_MULTIVERSION CAP_NO_TRAPS
-void cap_attention_energies(const float *att_a, const float *ah, const float *we, float be, int L,
-                            int A, float *e)
+static void attention_energies(const float *att_a, const float *ah, const float *we, float be,
+                               int L, int A, float *e)
 {
     enum { LANES = 16 }; /* 16 partial sums: the reduction vectorises without -ffast-math */
     for (int i = 0; i < L; i++) {
@@ -78,6 +76,12 @@ void cap_attention_energies(const float *att_a, const float *ah, const float *we
                 part[k] += part[k + w];
         e[i] = be + part[0];
     }
+}
+
+void cap_attention_energies(const float *att_a, const float *ah, const float *we, float be, int L,
+                            int A, float *e)
+{
+    attention_energies(att_a, ah, we, be, L, A, e);
 }
 
 void cap_attention_energies_naive(const float *att_a, const float *ah, const float *we, float be,
@@ -109,7 +113,7 @@ typedef float v16sf __attribute__((vector_size(LANES * sizeof(float))));
 /* An unaligned load (a macro: a function returning v16sf would trip -Wpsabi). */
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(v))
 
-static inline __attribute__((always_inline)) void rows_times_wt(
+static inline __attribute__((always_inline)) void rows_block_times_wt(
     const float *const *x, int nb, int in, const float *W, int ldw, int out, float *Y, int ldy,
     int accumulate)
 {
@@ -140,8 +144,8 @@ static inline __attribute__((always_inline)) void rows_times_wt(
 }
 
 CAP_MULTIVERSION
-void cap_rows_times_wt(const float *X, int n, int in, int ldx, const float *W, int ldw, int out,
-                       float *Y, int ldy, int accumulate)
+static void rows_times_wt(const float *X, int n, int in, int ldx, const float *W, int ldw,
+                          int out, float *Y, int ldy, int accumulate)
 {
     for (int b0 = 0; b0 < n; b0 += ROWS_MAX) {
         const int nb = n - b0 < ROWS_MAX ? n - b0 : ROWS_MAX;
@@ -150,12 +154,18 @@ void cap_rows_times_wt(const float *X, int n, int in, int ldx, const float *W, i
             x[b] = X + (size_t)(b0 + (b < nb ? b : 0)) * ldx;
         float *y = Y + (size_t)b0 * ldy;
         switch (nb) {
-        case 1: rows_times_wt(x, 1, in, W, ldw, out, y, ldy, accumulate); break;
-        case 2: rows_times_wt(x, 2, in, W, ldw, out, y, ldy, accumulate); break;
-        case 3: rows_times_wt(x, 3, in, W, ldw, out, y, ldy, accumulate); break;
-        default: rows_times_wt(x, 4, in, W, ldw, out, y, ldy, accumulate); break;
+        case 1: rows_block_times_wt(x, 1, in, W, ldw, out, y, ldy, accumulate); break;
+        case 2: rows_block_times_wt(x, 2, in, W, ldw, out, y, ldy, accumulate); break;
+        case 3: rows_block_times_wt(x, 3, in, W, ldw, out, y, ldy, accumulate); break;
+        default: rows_block_times_wt(x, 4, in, W, ldw, out, y, ldy, accumulate); break;
         }
     }
+}
+
+void cap_rows_times_wt(const float *X, int n, int in, int ldx, const float *W, int ldw, int out,
+                       float *Y, int ldy, int accumulate)
+{
+    rows_times_wt(X, n, in, ldx, W, ldw, out, Y, ldy, accumulate);
 }
 
 /* Y[n][out] = X[n][in] W^T (+ Y if accumulate), W row-major [out][ldw] as torch.nn.Linear

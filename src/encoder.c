@@ -2,8 +2,10 @@
  * CHW makes every pointwise convolution a single GEMM, Y[cout][HW] = W[cout][cin] X[cin][HW],
  * which is where almost all of the encoder's FLOPs are. */
 #include "encoder.h"
+#include "common/clock.h"
 
 #include "error.h"
+#include "multiversion.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -14,15 +16,6 @@
  * 96 channels x 112 x 112. Output stride 16 only makes the last stage's maps 14x14 (at most
  * 1280 x 14 x 14 = 250,880 floats, Conv_1's output), far below that. */
 #define MAX_ACTIVATION (96 * 112 * 112)
-
-/* Hot loops are compiled three times (AVX-512, AVX2+FMA, baseline SSE2) and the loader picks
- * the best for the CPU at startup (GCC function multiversioning), since the build uses no
- * -march. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define CAP_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CAP_MULTIVERSION
-#endif
 
 typedef struct tensor3 {
     float *data;
@@ -302,19 +295,12 @@ void cap_encoder_input(const cap_image *image224, float *x)
             x[(size_t)c * hw + i] = (float)image224->rgb[3 * i + c] / 128.0f - 1.0f;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Add the time since *t0 and `flops` to stage k of prof (when profiling), restart the clock. */
 static void tick(cap_encoder_profile *prof, int k, double flops, double *t0)
 {
     if (!prof)
         return;
-    const double t = now_s();
+    const double t = clock_seconds();
     prof->seconds[k] += t - *t0;
     prof->flops[k] += flops;
     *t0 = t;
@@ -333,7 +319,7 @@ cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const floa
     float *mem = malloc(sizeof(float) * 4 * (size_t)MAX_ACTIVATION);
     if (!mem)
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for encoder activations");
-    double t0 = prof ? now_s() : 0.0;
+    double t0 = prof ? clock_seconds() : 0.0;
     float *buf[4] = {mem, mem + MAX_ACTIVATION, mem + 2 * MAX_ACTIVATION, mem + 3 * MAX_ACTIVATION};
     tensor3 in = {(float *)x, 3, CAP_ENCODER_INPUT, CAP_ENCODER_INPUT};
     tensor3 cur = {buf[0], 0, 0, 0};

@@ -3,6 +3,7 @@
  * The training pipeline decodes and resizes with Pillow, so both decoders and the resampler
  * reproduce Pillow's arithmetic rather than merely "looking right": a systematic offset of
  * one grey level is enough to shift what the encoder sees. */
+#include "common/signature.h"
 #include "error.h"
 #include "image_internal.h"
 
@@ -447,8 +448,6 @@ static cap_status decode_png(const unsigned char *data, size_t size, cap_image *
 
 /* --------------------------------------------------------------- loading -- */
 
-static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-
 cap_status cap_image_load_memory(const void *data, size_t size, cap_image *out, cap_error *err)
 {
     const unsigned char *bytes = data;
@@ -459,10 +458,11 @@ cap_status cap_image_load_memory(const void *data, size_t size, cap_image *out, 
         return cap_fail(err, CAP_ERR_ARG, "null argument");
     if (size == 0)
         return cap_fail(err, CAP_ERR_FORMAT, "empty file");
-    if (size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff)
-        return decode_jpeg(bytes, size, out, err);
-    if (size >= sizeof png_magic && memcmp(bytes, png_magic, sizeof png_magic) == 0)
-        return decode_png(bytes, size, out, err);
+    switch (signature_of(bytes, size)) {
+    case SIGNATURE_JPEG: return decode_jpeg(bytes, size, out, err);
+    case SIGNATURE_PNG: return decode_png(bytes, size, out, err);
+    case SIGNATURE_NONE: break;
+    }
     return cap_fail(err, CAP_ERR_FORMAT, "not a JPEG or PNG file");
 }
 

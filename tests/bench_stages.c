@@ -1,11 +1,11 @@
 /* bench_stages.c - per-stage times of the C captioner and the machine's sgemm rate, for
- * tools/bench.py (issue 6). Not a test: it prints numbers.
+ * tools/bench.py. Not a test: it prints numbers.
  *
  *   bench_stages MODEL BEAM REPEAT IMAGE...
  *
  * Runs the library's stages one by one on each image, REPEAT times, single-threaded BLAS
  * unless $CAPTION_BENCH_THREADS says otherwise, with the same OpenBLAS kernel choice as the
- * `caption` program (made when libcaption loads, src/caption.c), and prints `key value` lines:
+ * `caption` program (src/common/blas_kernels.h), and prints `key value` lines:
  *   core NAME                       the OpenBLAS kernel set in use
  *   decode_ms / resize_ms / encoder_ms / decoder_ms   median per image
  *   enc_conv0_ms, enc_pointwise_ms, enc_depthwise_ms, enc_other_ms   medians per image
@@ -15,6 +15,8 @@
  */
 #include "beam.h"
 #include "caption.h"
+#include "common/blas_kernels.h"
+#include "common/clock.h"
 #include "encoder.h"
 #include "model.h"
 
@@ -23,13 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -58,10 +53,10 @@ static double sgemm_rate(int m, int n, int k, int reps)
           *c = random_matrix((size_t)m * n);
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        const double t = now_s();
+        const double t = clock_seconds();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f,
                     c, n);
-        const double dt = now_s() - t;
+        const double dt = clock_seconds() - t;
         best = dt < best ? dt : best;
     }
     free(a), free(b), free(c);
@@ -74,7 +69,7 @@ static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
     double best = 1e30, flops = 0.0;
     float *x = random_matrix(96 * 112 * 112), *y = random_matrix(96 * 112 * 112);
     for (int r = 0; r < reps; r++) {
-        double t = now_s(), f = 0.0;
+        double t = clock_seconds(), f = 0.0;
         int side = 112;
         for (int b = 0; b < CAP_ENCODER_BLOCKS; b++) {
             const cap_block *blk = &w->blocks[b];
@@ -96,7 +91,7 @@ static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, w->conv1.cout, L, w->conv1.cin,
                     1.0f, w->conv1.w, w->conv1.cin, x, L, 0.0f, y, L);
         f += 2.0 * w->conv1.cout * L * w->conv1.cin;
-        t = now_s() - t;
+        t = clock_seconds() - t;
         best = t < best ? t : best;
         flops = f;
     }
@@ -110,6 +105,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_stages MODEL BEAM REPEAT IMAGE...\n");
         return 2;
     }
+    blas_kernels_select(); /* the kernels the caption program runs on */
     const char *threads = getenv("CAPTION_BENCH_THREADS");
     openblas_set_num_threads(threads ? atoi(threads) : 1);
     cap_error err = {0};
@@ -133,20 +129,20 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_img; i++, k++) {
             cap_image img = {0}, sq = {0};
             cap_result res = {0};
-            double t0 = now_s();
+            double t0 = clock_seconds();
             if (cap_image_load_file(argv[4 + i], &img, &err) != CAP_OK) {
                 fprintf(stderr, "bench_stages: %s: %s\n", argv[4 + i], err.message);
                 return 1;
             }
-            double t1 = now_s();
+            double t1 = clock_seconds();
             cap_image_resize(&img, 224, 224, &sq, &err);
-            double t2 = now_s();
+            double t2 = clock_seconds();
             memset(&prof, 0, sizeof prof);
             cap_encoder_input(&sq, x);
             cap_encoder_forward_profiled(&m->encoder, x, a, &prof, &err);
-            double t3 = now_s();
+            double t3 = clock_seconds();
             cap_beam_search(m, a, &opt, &res, &err);
-            double t4 = now_s();
+            double t4 = clock_seconds();
             t[DECODE][k] = t1 - t0;
             t[RESIZE][k] = t2 - t1;
             t[ENCODER][k] = t3 - t2;

@@ -4,6 +4,7 @@
  * The expected pixels were computed in Python (Pillow's JPEG decode and resize, the
  * documented PNG rules), so a pass means "same bytes the training pipeline saw". */
 #include "caption.h"
+#include "common/hash.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -161,15 +162,6 @@ static void test_decoders(void)
         fclose(f);
 }
 
-static uint64_t fnv1a64(const unsigned char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325u;
-
-    while (n--)
-        h = (h ^ *p++) * 0x100000001b3u;
-    return h;
-}
-
 /* The real photos: too big to store decoded, so compare a hash of Pillow's pixels. */
 static void test_assets(void)
 {
@@ -190,7 +182,7 @@ static void test_assets(void)
         CHECK(img.width == width && img.height == height, "%s: %dx%d, want %dx%d", name,
               img.width, img.height, width, height);
         if (img.rgb && img.width == width && img.height == height)
-            CHECK(fnv1a64(img.rgb, (size_t)width * height * 3) == want,
+            CHECK(hash_fnv1a64(img.rgb, (size_t)width * height * 3) == want,
                   "%s: decoded pixels differ from Pillow's (hash)", name);
         cap_image_free(&img);
     }

@@ -25,6 +25,8 @@
  * Exit status: that of the entry point; 2 for usage errors.
  */
 #include "caption.h"
+#include "common/blas_kernels.h"
+#include "common/clock.h"
 #include "figure.h"
 #include "heatmap.h"
 #include "viewer/viewer.h"
@@ -43,13 +45,6 @@ static int usage(void)
     return 2;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -65,14 +60,14 @@ static int info(const cap_model *m, const cap_options *opt, const char *path, in
     for (int i = 0; i < 3; i++) {
         cap_image_free(&img);
         cap_result_free(&res);
-        double t0 = now_s();
+        double t0 = clock_seconds();
         if (cap_image_load_file(path, &img, &err) != CAP_OK ||
             cap_caption_image(m, &img, opt, &res, &err) != CAP_OK) {
             fprintf(stderr, "view_driver: %s: %s\n", path, err.message);
             cap_image_free(&img);
             return 1;
         }
-        t[i] = now_s() - t0;
+        t[i] = clock_seconds() - t0;
     }
     qsort(t, 3, sizeof t[0], cmp_double);
     const cap_caption *c = &res.captions[0];
@@ -113,6 +108,7 @@ int main(int argc, char **argv)
 {
     if (argc < 4)
         return usage();
+    blas_kernels_select(); /* the CLI's kernels, so that figures match the CLI's bit for bit */
     cap_error err = {0};
     cap_model *model = NULL;
     if (cap_model_load(argv[1], &model, &err) != CAP_OK) {

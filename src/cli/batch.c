@@ -6,6 +6,7 @@
  * those leaves a gap-free prefix of the input on disk. Claims may run at most `window` items
  * ahead of the writer, which bounds memory however slow one image is. */
 #include "batch.h"
+#include "common/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -33,17 +34,10 @@ typedef struct batch {
     int stop;
 } batch;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Runs without the lock: reads only immutable data and writes only its own slot. */
 static void caption_item(const batch *b, const input_item *it, slot *s)
 {
-    double t0 = now_s();
+    double t0 = clock_seconds();
     record *r = &s->rec;
     memset(r, 0, sizeof *r);
     r->path = it->path;
@@ -72,7 +66,7 @@ static void caption_item(const batch *b, const input_item *it, slot *s)
         r->error = s->error;
     cap_result_free(&res);
     cap_image_free(&img);
-    r->ms = 1000.0 * (now_s() - t0);
+    r->ms = 1000.0 * (clock_seconds() - t0);
 }
 
 static void *worker(void *arg)

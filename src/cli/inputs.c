@@ -1,5 +1,7 @@
 /* inputs.c - operands to images: folder walks, stdin lists, magic-byte sniffing, sharding. */
 #include "inputs.h"
+#include "common/hash.h"
+#include "common/signature.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,12 +30,8 @@ typedef struct walker {
 
 int shard_of(const char *path, int n)
 {
-    uint64_t h = 0xcbf29ce484222325u;
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3u;
-    }
-    h ^= h >> 30;
+    uint64_t h = hash_fnv1a64_str(path);
+    h ^= h >> 30; /* splitmix64's finaliser: every bit of the hash reaches the low bits */
     h *= 0xbf58476d1ce4e5b9u;
     h ^= h >> 27;
     h *= 0x94d049bb133111ebu;
@@ -94,8 +92,7 @@ static int has_image_extension(const char *name)
  * 0 if not, -1 if it cannot be read. */
 static int sniff_image(const char *path)
 {
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char head[8];
+    unsigned char head[SIGNATURE_MAX_BYTES];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
@@ -109,8 +106,7 @@ static int sniff_image(const char *path)
         got += (size_t)r;
     }
     close(fd);
-    return (got >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) ||
-           (got == sizeof png && memcmp(head, png, sizeof png) == 0);
+    return signature_of(head, got) != SIGNATURE_NONE;
 }
 
 static int by_name(const void *a, const void *b)

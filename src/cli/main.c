@@ -10,11 +10,13 @@
  *
  * The pieces, one job each: options.c (command line), inputs.c (walks, stdin, sniffing,
  * shards), resume.c (what an output file already holds), output.c (record formats),
- * progress.c (the bar), batch.c (threads and ordering). This file wires them together.
+ * progress.c (the bar), batch.c (threads and ordering), blas_kernels.c (the OpenBLAS kernel
+ * set). This file wires them together.
  * --view and --attention-png hand over to src/viewer (the window and the figure). */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "batch.h"
 #include "caption.h"
+#include "common/blas_kernels.h"
 #include "inputs.h"
 #include "options.h"
 #include "output.h"
@@ -97,13 +99,13 @@ static int run_viewer(const cap_model *model, const cli_options *opt)
 
 int main(int argc, char **argv)
 {
-    /* The OpenBLAS kernel set is chosen when libcaption loads (src/caption.c). */
     cli_options opt;
     switch (parse_options(argc, argv, &opt)) {
     case PARSE_RUN: break;
     case PARSE_EXIT_OK: return 0;
     case PARSE_EXIT_USAGE: return EXIT_USAGE;
     }
+    blas_kernels_select(); /* before any BLAS call or thread */
 
     cap_error err = {0};
     cap_model *model = NULL;
@@ -129,11 +131,10 @@ int main(int argc, char **argv)
         return interrupted ? EXIT_INTERRUPTED : 1;
     }
 
-    /* Workers x BLAS threads = cores. Measured with tools/bench_batch.sh on 2 cores over
-     * the 1,000 dev images (README "Batch captioning"): 2 workers x 1 BLAS thread 44 img/s,
-     * 1 x 2 26 img/s, 2 x 2 23 img/s. Decoding, resizing, depthwise convolutions and the
+    /* Workers x BLAS threads = cores. Decoding, resizing, depthwise convolutions and the
      * decoder's small matrices are serial within an image, so parallelism across images
-     * wins; a single image still gets every core through BLAS. */
+     * wins (docs/batch.md, "Threads", has the measurements); a single image still gets
+     * every core through BLAS. */
     const int cores = count_cores();
     int jobs = opt.jobs > 0 ? opt.jobs : cores;
     if ((size_t)jobs > inputs.n)
@@ -156,7 +157,7 @@ int main(int argc, char **argv)
         return 1;
     }
     progress prog;
-    /* `caption IMAGE` keeps the issue-2 look on a terminal: the caption and nothing else. */
+    /* `caption IMAGE` on a terminal prints the caption and nothing else: no bar. */
     progress_init(&prog, !opt.quiet && !inputs.single_image && isatty(STDERR_FILENO), inputs.n);
 
     catch_signals(1);

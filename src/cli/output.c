@@ -3,6 +3,7 @@
  * TSV and CSV carry the same columns as JSONL, after a header line. TSV escapes backslash,
  * tab, newline and carriage return in a field as \\ \t \n \r; CSV quotes as RFC 4180 does. */
 #include "output.h"
+#include "common/clock.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,13 +18,6 @@
 static const char *const columns[] = {"path",   "caption", "tokens", "logprob", "finished",
                                       "width",  "height",  "ms",     "error"};
 enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Fewer digits than a float carries, so that records are short and read well. */
 static double round_to(double x, double unit)
@@ -75,7 +69,7 @@ int sink_open(sink *s, const char *file, out_format format, int with_path, int r
         return -1;
     }
     s->tty = isatty(fileno(s->f));
-    s->last_sync = now_s();
+    s->last_sync = clock_seconds();
     return 0;
 }
 
@@ -186,9 +180,9 @@ int sink_write(sink *s, const record *r)
     /* fflush already protects every record against a crash or kill of this process; a
      * sync per record would also cover power loss but costs a disk round trip per image
      * (painful on NFS), so the file is synced at most once a second. */
-    if (s->sync && now_s() - s->last_sync >= 1.0) {
+    if (s->sync && clock_seconds() - s->last_sync >= 1.0) {
         fdatasync(fileno(s->f));
-        s->last_sync = now_s();
+        s->last_sync = clock_seconds();
     }
     return 0;
 }

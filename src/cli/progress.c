@@ -1,24 +1,18 @@
 /* progress.c - the progress bar: "\r" redraws one line; "\033[K" erases what a longer previous
  * line left behind. Everything goes to stderr, never stdout, so piped output stays clean. */
 #include "progress.h"
+#include "common/clock.h"
 
 #include <stdio.h>
 #include <time.h>
 
 enum { BAR_WIDTH = 24 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void progress_init(progress *p, int enabled, size_t total)
 {
     p->enabled = enabled;
     p->total = total;
-    p->t0 = p->last_draw = now_s();
+    p->t0 = p->last_draw = clock_seconds();
     p->drawn = 0;
 }
 
@@ -35,7 +29,7 @@ void progress_update(progress *p, size_t done, size_t failed, int force)
 {
     if (!p->enabled)
         return;
-    double t = now_s();
+    double t = clock_seconds();
     if (!force && t - p->last_draw < 0.1)
         return;
     p->last_draw = t;

@@ -1,5 +1,6 @@
 /* resume.c - a hash set of the paths an output file records, used to filter the inputs. */
 #include "resume.h"
+#include "common/hash.h"
 
 #include "output.h"
 
@@ -15,17 +16,9 @@ typedef struct pathset {
     int oom;
 } pathset;
 
-static uint64_t hash_path(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        h = (h ^ *p) * 0x100000001b3u;
-    return h;
-}
-
 static char **find(const pathset *set, const char *path)
 {
-    size_t i = (size_t)hash_path(path) & (set->cap - 1);
+    size_t i = (size_t)hash_fnv1a64_str(path) & (set->cap - 1);
     while (set->slots[i] && strcmp(set->slots[i], path) != 0)
         i = (i + 1) & (set->cap - 1);
     return &set->slots[i];
