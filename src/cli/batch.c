@@ -25,6 +25,7 @@ typedef struct batch {
     const cap_model *model;
     const cap_options *options;
     const input_list *in;
+    int jobs; /* worker threads to start */
     slot *ring;
     size_t window;
     pthread_mutex_t mu;
@@ -118,26 +119,38 @@ static void deadline_in(struct timespec *ts, long ms)
     ts->tv_nsec %= 1000000000L;
 }
 
-int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,
-              int jobs, sink *out, progress *prog, const volatile sig_atomic_t *signalled,
-              batch_stats *stats)
+/* The ring of in-flight records and the lock and conditions that guard it. */
+static int batch_init(batch *b)
 {
-    memset(stats, 0, sizeof *stats);
-    batch b = {.model = model, .options = options, .in = inputs};
-    b.window = 4 * (size_t)jobs + 16;
-    b.ring = calloc(b.window, sizeof *b.ring);
-    if (!b.ring) {
+    b->window = 4 * (size_t)b->jobs + 16;
+    b->ring = calloc(b->window, sizeof *b->ring);
+    if (!b->ring) {
         fprintf(stderr, "caption: out of memory\n");
         return -1;
     }
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_mutex_init(&b.mu, NULL);
-    pthread_cond_init(&b.done_cv, &ca);
-    pthread_cond_init(&b.space_cv, &ca);
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->done_cv, &ca);
+    pthread_cond_init(&b->space_cv, &ca);
     pthread_condattr_destroy(&ca);
+    return 0;
+}
 
+static void batch_destroy(batch *b)
+{
+    for (size_t i = 0; i < b->window; i++)
+        free(b->ring[i].rec.caption); /* finished but never written (only after a write error) */
+    free(b->ring);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->done_cv);
+    pthread_cond_destroy(&b->space_cv);
+}
+
+/* Start up to b->jobs workers into tids; returns how many started (0: none, said why). */
+static int start_workers(batch *b, pthread_t *tids)
+{
     /* Workers block SIGINT/SIGTERM so that the handler runs on the main thread, which is
      * the one that polls the flag, and so that no decoder read is ever interrupted. */
     sigset_t block, old;
@@ -145,64 +158,79 @@ int batch_run(const cap_model *model, const cap_options *options, const input_li
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    pthread_t *tids = calloc((size_t)jobs, sizeof *tids);
     int started = 0, create_err = ENOMEM;
-    while (tids && started < jobs &&
-           (create_err = pthread_create(&tids[started], NULL, worker, &b)) == 0)
+    while (tids && started < b->jobs &&
+           (create_err = pthread_create(&tids[started], NULL, worker, b)) == 0)
         started++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (started == 0) {
+    if (started == 0)
         fprintf(stderr, "caption: cannot start a worker thread: %s\n", strerror(create_err));
-        free(tids);
-        free(b.ring);
-        return -1;
-    }
+    return started;
+}
 
-    progress_update(prog, 0, 0, 1);
-    pthread_mutex_lock(&b.mu);
-    while (b.next_write < inputs->n) {
-        slot *s = &b.ring[b.next_write % b.window];
+/* The main thread's loop: write records in input order as workers finish them, until all
+ * are written, the sink breaks, or a signal stops the batch. Called and returns locked. */
+static void write_in_order(batch *b, sink *out, progress *prog,
+                           const volatile sig_atomic_t *signalled, batch_stats *stats)
+{
+    while (b->next_write < b->in->n) {
+        slot *s = &b->ring[b->next_write % b->window];
         if (s->done) {
-            pthread_mutex_unlock(&b.mu);
+            pthread_mutex_unlock(&b->mu);
             emit(s, out, prog, stats);
             progress_update(prog, stats->written, stats->failed, 0);
-            pthread_mutex_lock(&b.mu);
-            b.next_write++;
-            pthread_cond_broadcast(&b.space_cv);
+            pthread_mutex_lock(&b->mu);
+            b->next_write++;
+            pthread_cond_broadcast(&b->space_cv);
             if (stats->write_failed)
                 break; /* the sink is broken: write nothing more, just let workers end */
             continue;
         }
-        if (!b.stop && *signalled) {
-            b.stop = 1;
+        if (!b->stop && *signalled) {
+            b->stop = 1;
             stats->stopped = 1;
-            pthread_cond_broadcast(&b.space_cv);
+            pthread_cond_broadcast(&b->space_cv);
         }
-        if (b.stop && b.next_write >= b.next_claim)
+        if (b->stop && b->next_write >= b->next_claim)
             break; /* nothing in flight: everything claimed has been written */
         /* Wakes up on its own every 100 ms: a signal handler cannot signal a condition
          * variable, and the progress bar's rate and ETA move even when no image finishes. */
         struct timespec deadline;
         deadline_in(&deadline, 100);
-        pthread_cond_timedwait(&b.done_cv, &b.mu, &deadline);
-        pthread_mutex_unlock(&b.mu);
+        pthread_cond_timedwait(&b->done_cv, &b->mu, &deadline);
+        pthread_mutex_unlock(&b->mu);
         progress_update(prog, stats->written, stats->failed, 0);
-        pthread_mutex_lock(&b.mu);
+        pthread_mutex_lock(&b->mu);
     }
+}
+
+int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,
+              int jobs, sink *out, progress *prog, const volatile sig_atomic_t *signalled,
+              batch_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    batch b = {.model = model, .options = options, .in = inputs, .jobs = jobs};
+    if (batch_init(&b) != 0)
+        return -1;
+    pthread_t *tids = calloc((size_t)jobs, sizeof *tids);
+    const int started = start_workers(&b, tids);
+    if (started == 0) {
+        free(tids);
+        batch_destroy(&b);
+        return -1;
+    }
+
+    progress_update(prog, 0, 0, 1);
+    pthread_mutex_lock(&b.mu);
+    write_in_order(&b, out, prog, signalled, stats);
     b.stop = 1;
     pthread_cond_broadcast(&b.space_cv);
     pthread_mutex_unlock(&b.mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
-    for (size_t i = 0; i < b.window; i++)
-        free(b.ring[i].rec.caption); /* finished but never written (only after a write error) */
     if (*signalled)
         stats->stopped = 1;
-
     free(tids);
-    free(b.ring);
-    pthread_mutex_destroy(&b.mu);
-    pthread_cond_destroy(&b.done_cv);
-    pthread_cond_destroy(&b.space_cv);
+    batch_destroy(&b);
     return 0;
 }
