@@ -22,7 +22,8 @@ cflags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
         -Wall -Wextra -I"$root/include" -I"$root/src")
 libs=($(pkg-config --libs libjpeg libpng libexif zlib) -lm)
-srcs=("$root/src/error.c" "$root/src/image.c" "$root/src/resize.c" "$root/src/model.c"
+srcs=("$root/src/error.c" "$root/src/image.c" "$root/src/image_exif.c" "$root/src/image_jpeg.c"
+      "$root/src/image_png.c" "$root/src/resize.c" "$root/src/model.c"
       "$root/src/common/signature.c")
 
 status=0

@@ -1,0 +1,165 @@
+/* image_jpeg.c - JPEG to RGB8 with libjpeg-turbo, as Pillow decodes it (ISLOW IDCT, fancy
+ * upsampling, Pillow's CMYK/YCCK conversion), then upright by the EXIF orientation. */
+#include "error.h"
+#include "image_internal.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+/* Everything a longjmp must not lose. It lives in decode_jpeg, which does not call setjmp
+ * itself: locals changed after setjmp would be indeterminate after the jump. */
+typedef struct jpeg_guard {
+    struct jpeg_error_mgr mgr; /* first member: cinfo->err points at the whole guard */
+    struct jpeg_decompress_struct cinfo;
+    jmp_buf jump;
+    cap_error error;   /* what the longjmp reports */
+    JSAMPLE *cmyk_row; /* owned here so that a longjmp cannot leak it */
+    int orientation;   /* EXIF orientation 1..8, 1 when absent or invalid */
+} jpeg_guard;
+
+static int jpeg_orientation(j_decompress_ptr cinfo)
+{
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
+            memcmp(m->data, "Exif\0\0", 6) == 0)
+            return cap_exif_orientation(m->data, m->data_length);
+    return 1;
+}
+
+static _Noreturn void jpeg_fail(j_common_ptr cinfo, cap_status status, const char *what)
+{
+    jpeg_guard *guard = (jpeg_guard *)cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+
+    cinfo->err->format_message(cinfo, text);
+    cap_lowercase_first(text);
+    cap_fail(&guard->error, status, "%s: %s", what, text);
+    longjmp(guard->jump, 1);
+}
+
+static void jpeg_on_error(j_common_ptr cinfo)
+{
+    jpeg_guard *guard = (jpeg_guard *)cinfo->err;
+
+    if (cinfo->err->msg_code == JERR_IMAGE_TOO_BIG) {
+        /* libjpeg stops at 65500 per side inside jpeg_read_header, before check_size. */
+        j_decompress_ptr d = (j_decompress_ptr)cinfo;
+        cap_fail(&guard->error, CAP_ERR_TOO_LARGE,
+                 "image is %ux%u pixels, the JPEG decoder's limit is %ld per side",
+                 d->image_width, d->image_height, (long)JPEG_MAX_DIMENSION);
+        longjmp(guard->jump, 1);
+    }
+    if (cinfo->err->msg_code == JERR_OUT_OF_MEMORY)
+        jpeg_fail(cinfo, CAP_ERR_NOMEM, "out of memory");
+    jpeg_fail(cinfo, CAP_ERR_FORMAT, "invalid JPEG");
+}
+
+/* Warnings that leave the decoded pixels intact: garbage between segments, odd JFIF
+ * versions, unusable ICC or Adobe markers. Real camera files carry these and Pillow
+ * decodes them, so rejecting them would refuse photos the model was trained on. */
+static int jpeg_warning_is_benign(int code)
+{
+    return code == JWRN_EXTRANEOUS_DATA || code == JWRN_JFIF_MAJOR || code == JWRN_BOGUS_ICC ||
+           code == JWRN_ADOBE_XFORM;
+}
+
+static void jpeg_on_message(j_common_ptr cinfo, int level)
+{
+    /* level -1 is a warning about corrupt data (libjpeg would substitute grey blocks and
+     * carry on); levels >= 0 are trace output. */
+    if (level < 0 && !jpeg_warning_is_benign(cinfo->err->msg_code))
+        jpeg_fail(cinfo, CAP_ERR_FORMAT, "truncated or corrupt JPEG data");
+}
+
+/* Pillow reads CMYK JPEGs as inverted (Adobe) CMYK and converts with
+ * R = (255-K) - (C*(255-K))/255 using its rounded MULDIV255; in terms of the raw samples
+ * libjpeg returns (c = 255-C, k = 255-K) that is k - muldiv255(255-c, k). */
+static unsigned char cmyk_channel(int c, int k)
+{
+    int t = (255 - c) * k + 128;
+    return (unsigned char)(k - (((t >> 8) + t) >> 8));
+}
+
+static void cmyk_to_rgb(const JSAMPLE *cmyk, unsigned char *rgb, int width)
+{
+    for (int x = 0; x < width; x++, cmyk += 4, rgb += 3) {
+        rgb[0] = cmyk_channel(cmyk[0], cmyk[3]);
+        rgb[1] = cmyk_channel(cmyk[1], cmyk[3]);
+        rgb[2] = cmyk_channel(cmyk[2], cmyk[3]);
+    }
+}
+
+static cap_status jpeg_read_pixels(jpeg_guard *guard, const unsigned char *data, size_t size,
+                                   cap_image *out, cap_error *err)
+{
+    j_decompress_ptr cinfo = &guard->cinfo;
+    cap_status status;
+    int cmyk;
+
+    jpeg_mem_src(cinfo, data, (unsigned long)size);
+    /* APP1 is at most 64 KB, so keeping it costs little. The saved markers live in the
+     * image's memory pool, so the tag is read right after the header. */
+    jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xffff);
+    jpeg_read_header(cinfo, TRUE);
+    status = cap_image_check_size(cinfo->image_width, cinfo->image_height, err);
+    if (status != CAP_OK)
+        return status;
+    guard->orientation = jpeg_orientation(cinfo);
+    /* libjpeg converts grayscale and YCbCr to RGB itself, but not CMYK/YCCK. */
+    cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
+    cinfo->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(cinfo);
+
+    status = cap_image_alloc(out, (int)cinfo->output_width, (int)cinfo->output_height, err);
+    if (status != CAP_OK)
+        return status;
+    if (cmyk && !(guard->cmyk_row = malloc((size_t)out->width * 4)))
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+
+    while (cinfo->output_scanline < cinfo->output_height) {
+        unsigned char *dst = out->rgb + (size_t)cinfo->output_scanline * out->width * 3;
+        JSAMPROW row = cmyk ? guard->cmyk_row : dst;
+        if (jpeg_read_scanlines(cinfo, &row, 1) != 1)
+            return cap_fail(err, CAP_ERR_FORMAT, "truncated or corrupt JPEG data");
+        if (cmyk)
+            cmyk_to_rgb(row, dst, out->width);
+    }
+    jpeg_finish_decompress(cinfo);
+    return CAP_OK;
+}
+
+static cap_status jpeg_guarded_read(jpeg_guard *guard, const unsigned char *data, size_t size,
+                                    cap_image *out, cap_error *err)
+{
+    if (setjmp(guard->jump))
+        return cap_fail(err, guard->error.status, "%s", guard->error.message);
+    jpeg_create_decompress(&guard->cinfo);
+    return jpeg_read_pixels(guard, data, size, out, err);
+}
+
+cap_status cap_decode_jpeg(const unsigned char *data, size_t size, cap_image *out,
+                           cap_error *err)
+{
+    jpeg_guard guard;
+    cap_status status;
+
+    memset(&guard, 0, sizeof guard);
+    guard.cinfo.err = jpeg_std_error(&guard.mgr);
+    /* The defaults would print to stderr and exit() the whole process. */
+    guard.mgr.error_exit = jpeg_on_error;
+    guard.mgr.emit_message = jpeg_on_message;
+
+    status = jpeg_guarded_read(&guard, data, size, out, err);
+    jpeg_destroy_decompress(&guard.cinfo);
+    free(guard.cmyk_row);
+    if (status == CAP_OK)
+        status = cap_image_orient(out, guard.orientation, err);
+    if (status != CAP_OK)
+        cap_image_free(out);
+    return status;
+}
