@@ -109,28 +109,29 @@ static void resample_pass(const unsigned char *src, unsigned char *dst, int out_
     }
 }
 
-static cap_status resize_horizontal(const cap_image *src, cap_image *dst, cap_error *err)
+/* One pass along an axis of n_in -> n_out samples, strides as in l. */
+static cap_status resize_pass(const cap_image *src, cap_image *dst, int n_in, int n_out,
+                              resample_layout l, cap_error *err)
 {
     resample_axis axis;
-    resample_layout l = {src->height, 3, (size_t)src->width * 3, 3, (size_t)dst->width * 3};
-    cap_status status = axis_init(&axis, src->width, dst->width, err);
+    cap_status status = axis_init(&axis, n_in, n_out, err);
 
     if (status == CAP_OK)
-        resample_pass(src->rgb, dst->rgb, dst->width, &axis, l);
+        resample_pass(src->rgb, dst->rgb, n_out, &axis, l);
     axis_free(&axis);
     return status;
 }
 
+static cap_status resize_horizontal(const cap_image *src, cap_image *dst, cap_error *err)
+{
+    resample_layout l = {src->height, 3, (size_t)src->width * 3, 3, (size_t)dst->width * 3};
+    return resize_pass(src, dst, src->width, dst->width, l, err);
+}
+
 static cap_status resize_vertical(const cap_image *src, cap_image *dst, cap_error *err)
 {
-    resample_axis axis;
     resample_layout l = {src->width, (size_t)src->width * 3, 3, (size_t)dst->width * 3, 3};
-    cap_status status = axis_init(&axis, src->height, dst->height, err);
-
-    if (status == CAP_OK)
-        resample_pass(src->rgb, dst->rgb, dst->height, &axis, l);
-    axis_free(&axis);
-    return status;
+    return resize_pass(src, dst, src->height, dst->height, l, err);
 }
 
 /* Both passes, horizontal first as in Pillow (the order changes the rounding). */
