@@ -8,7 +8,7 @@
 #define EXIT_INTERRUPTED 130
 
 typedef enum out_format {
-    FORMAT_TEXT, /* CAPTION alone for one image, else PATH<TAB>CAPTION (the issue-2 contract) */
+    FORMAT_TEXT, /* CAPTION alone for one image, else PATH<TAB>CAPTION (the one-image contract) */
     FORMAT_JSONL,
     FORMAT_TSV,
     FORMAT_CSV
