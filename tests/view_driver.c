@@ -25,8 +25,8 @@
  * Exit status: that of the entry point; 2 for usage errors.
  */
 #include "caption.h"
-#include "figure.h"
-#include "heatmap.h"
+#include "render/figure.h"
+#include "render/heatmap.h"
 #include "viewer/viewer.h"
 
 #include <stdio.h>

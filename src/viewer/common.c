@@ -2,10 +2,10 @@
  * --attention-png figure. */
 #include "viewer/viewer.h"
 
-#include "figure.h"
-#include "heatmap.h"
-#include "png_write.h"
-#include "text.h"
+#include "render/figure.h"
+#include "render/heatmap.h"
+#include "render/png_write.h"
+#include "render/text.h"
 #include "viewer/layout.h"
 
 #include <stdio.h>

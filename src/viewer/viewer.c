@@ -11,9 +11,9 @@
  */
 #include "viewer/viewer.h"
 
-#include "heatmap.h"
-#include "png_write.h"
-#include "text.h"
+#include "render/heatmap.h"
+#include "render/png_write.h"
+#include "render/text.h"
 #include "viewer/layout.h"
 
 #include <SDL.h>

@@ -1,5 +1,5 @@
 /* text.c - FreeType text on RGB8 buffers (see text.h). */
-#include "text.h"
+#include "render/text.h"
 
 #include "config.h"
 
