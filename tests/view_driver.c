@@ -27,8 +27,8 @@
 #include "caption.h"
 #include "common/blas_kernels.h"
 #include "common/clock.h"
-#include "figure.h"
-#include "heatmap.h"
+#include "render/figure.h"
+#include "render/heatmap.h"
 #include "viewer/viewer.h"
 
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * OPT_ enum), a case in parse_options, a field in cli_options and a line in usage(). */
 #include "options.h"
 
+#include "common/data_file.h"
 #include "config.h"
 
 #include <getopt.h>
@@ -95,12 +96,7 @@ static void usage(FILE *f)
 /* --model, else $CAPTION_MODEL, else the installed copy, else the source tree's. */
 static const char *default_model(void)
 {
-    const char *env = getenv("CAPTION_MODEL");
-    if (env && *env)
-        return env;
-    if (access(CAPTION_MODEL_INSTALLED, R_OK) == 0)
-        return CAPTION_MODEL_INSTALLED;
-    return CAPTION_MODEL_SOURCE;
+    return data_file_path("CAPTION_MODEL", CAPTION_MODEL_INSTALLED, CAPTION_MODEL_SOURCE);
 }
 
 static int parse_int(const char *s, const char *what, int lo, int hi, int *out)

@@ -55,8 +55,9 @@ int caption_view(const cap_model *model, const cap_options *opt, const char *con
                  int n_paths, const view_options *vo);
 
 /*
- * Caption image_path with *opt and write its attention figure (figure.h: the photo, then one
- * tile per word of the best caption with its heatmap and the word as a label) to out_png.
+ * Caption image_path with *opt and write its attention figure (render/figure.h: the photo,
+ * then one tile per word of the best caption with its heatmap and the word as a label) to
+ * out_png.
  * Needs no display. Returns 0, or 1 if the image, the font or the output failed.
  */
 int caption_attention_png(const cap_model *model, const cap_options *opt,

@@ -1,48 +1,13 @@
-/* common.c - the parts of viewer.h that need no SDL: options, layout, and the headless
- * --attention-png figure. */
+/* attention_png.c - caption_attention_png (viewer.h): the headless --attention-png figure
+ * of one image, drawn by render/figure.h and written with render/png_write.h. */
 #include "viewer/viewer.h"
 
-#include "figure.h"
-#include "heatmap.h"
-#include "png_write.h"
-#include "text.h"
-#include "viewer/layout.h"
+#include "render/figure.h"
+#include "render/png_write.h"
+#include "render/text.h"
+#include "viewer/base_name.h"
 
 #include <stdio.h>
-#include <string.h>
-
-view_options view_options_default(void)
-{
-    return (view_options){.screenshot = NULL,
-                          .step = 1,
-                          .width = 1024,
-                          .height = 768,
-                          .overlay = HM_HEATMAP,
-                          .opacity = HM_DEFAULT_OPACITY,
-                          .caption_index = 0,
-                          .font_path = NULL,
-                          .keys = NULL};
-}
-
-void caption_view_photo_rect(int win_w, int win_h, int img_w, int img_h, int *x, int *y, int *w,
-                             int *h)
-{
-    int area_w = win_w - 2 * VIEW_MARGIN;
-    int area_h = win_h - VIEW_MARGIN - view_panel_height(win_h);
-    if (area_w < 1)
-        area_w = 1;
-    if (area_h < 1)
-        area_h = 1;
-    hm_fit(img_w, img_h, area_w, area_h, w, h);
-    *x = (win_w - *w) / 2;
-    *y = VIEW_MARGIN + (area_h - *h) / 2;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
 
 int caption_attention_png(const cap_model *model, const cap_options *opt,
                           const char *image_path, const char *out_png)

@@ -1,5 +1,5 @@
 /* png_write.c - RGB8 to PNG with libpng (see png_write.h). */
-#include "png_write.h"
+#include "render/png_write.h"
 
 #include <errno.h>
 #include <png.h>

@@ -1,6 +1,7 @@
 /* text.c - FreeType text on RGB8 buffers (see text.h). */
-#include "text.h"
+#include "render/text.h"
 
+#include "common/data_file.h"
 #include "config.h"
 
 #include <ft2build.h>
@@ -19,12 +20,7 @@ struct txt_font {
 
 const char *text_default_font_path(void)
 {
-    const char *env = getenv("CAPTION_FONT");
-    if (env && *env)
-        return env;
-    if (access(CAPTION_FONT_INSTALLED, R_OK) == 0)
-        return CAPTION_FONT_INSTALLED;
-    return CAPTION_FONT_SOURCE;
+    return data_file_path("CAPTION_FONT", CAPTION_FONT_INSTALLED, CAPTION_FONT_SOURCE);
 }
 
 int txt_font_open(const char *path, int pixel_size, txt_font **out, char *errbuf,

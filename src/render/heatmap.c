@@ -1,5 +1,5 @@
 /* heatmap.c - attention map upsampling, colour map and blending (see heatmap.h). */
-#include "heatmap.h"
+#include "render/heatmap.h"
 
 #include <math.h>
 #include <stdlib.h>
