@@ -190,9 +190,9 @@ void cap_depthwise3x3_naive(const float *x, const float *x_bias, int c, int h, i
  * tap, the row segment of the input that the tap reads inside the image: taps falling into the
  * zero padding are skipped rather than read, so the inner loops are unit-stride with no bounds
  * checks, and every output still sums bias + taps in (ky, kx) order, as a plain loop over the
- * taps would. Its rows are only 14 wide, so it is slower than cap_depthwise3x3's padded planes
- * (0.70 against 0.27 ms for a 960 x 14 x 14 layer at stride 1, one thread, on a busy machine;
- * three such layers per image): a padded-plane version would save about 1.3 ms per image. */
+ * taps would. Its rows are only 14 wide, so it is about 2.5x slower per layer than
+ * cap_depthwise3x3's padded planes: a padded-plane version is a known, unclaimed gain for
+ * output stride 16 (docs/speed.md). */
 CAP_MULTIVERSION
 static void dilated_channel(const float *in, const float *in_bias, int h, int w, int d,
                             const float *k, float bias, float *out)
@@ -332,7 +332,7 @@ cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const floa
         if (blk->expand.w) {
             exp.data = buf[1];
             /* (Fusing this bias + ReLU6 into the depthwise layer's read, cap_depthwise3x3's
-             * x_bias, measured slower: 9.1 against 8.0 ms per encoder pass.) */
+             * x_bias, was slower: the extra work lands in the depthwise inner loop.) */
             pointwise(&blk->expand, &cur, &exp, 1, NULL);
             tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur.c * cur.h * cur.w, &t0);
         }
@@ -352,7 +352,7 @@ cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const floa
     pointwise(&w->conv1, &cur, &feat, 1, NULL);
     tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.h * cur.w, &t0);
     /* CHW -> a [L][D], writing a's rows in order: writing column by column (stride D floats,
-     * 5 KB) took 0.8 ms on the 14x14 map (output stride 16) against 0.2 ms this way. */
+     * 5 KB) was about 4x slower on the 14x14 map. */
     const int L = feat.h * feat.w;
     for (int i = 0; i < L; i++)
         for (int d = 0; d < feat.c; d++)
