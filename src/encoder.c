@@ -332,7 +332,7 @@ cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const floa
         if (blk->expand.w) {
             exp.data = buf[1];
             /* (Fusing this bias + ReLU6 into the depthwise layer's read, cap_depthwise3x3's
-             * x_bias, was slower: the extra work lands in the depthwise inner loop.) */
+             * x_bias, measured slower per encoder pass, so it stays a separate step.) */
             pointwise(&blk->expand, &cur, &exp, 1, NULL);
             tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur.c * cur.h * cur.w, &t0);
         }
