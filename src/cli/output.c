@@ -386,6 +386,23 @@ static int quotes_balanced(const char *s, size_t len)
     return q % 2 == 0;
 }
 
+/* Append a line (newline included) to the record being read; -1 when out of memory. */
+static int append_line(char **rec, size_t *rec_len, size_t *rec_cap, const char *line,
+                       size_t len)
+{
+    if (*rec_len + len + 1 > *rec_cap) {
+        size_t cap = (*rec_len + len + 1) * 2;
+        char *grown = realloc(*rec, cap);
+        if (!grown)
+            return -1;
+        *rec = grown;
+        *rec_cap = cap;
+    }
+    memcpy(*rec + *rec_len, line, len + 1);
+    *rec_len += len;
+    return 0;
+}
+
 int output_scan(const char *file, out_format format, void (*found)(const char *path, void *ctx),
                 void *ctx)
 {
@@ -411,19 +428,11 @@ int output_scan(const char *file, out_format format, void (*found)(const char *p
         pos += len;
         if (line[len - 1] != '\n')
             break; /* torn: the process died in the middle of this record */
-        if (rec_len + (size_t)len + 1 > rec_cap) {
-            size_t cap = (rec_len + (size_t)len + 1) * 2;
-            char *grown = realloc(rec, cap);
-            if (!grown) {
-                rc = -1;
-                fprintf(stderr, "caption: %s: out of memory\n", file);
-                break;
-            }
-            rec = grown;
-            rec_cap = cap;
+        if (append_line(&rec, &rec_len, &rec_cap, line, (size_t)len) != 0) {
+            rc = -1;
+            fprintf(stderr, "caption: %s: out of memory\n", file);
+            break;
         }
-        memcpy(rec + rec_len, line, (size_t)len + 1);
-        rec_len += (size_t)len;
         if (format == FORMAT_CSV && !quotes_balanced(rec, rec_len))
             continue;
         good = pos;
