@@ -15,6 +15,7 @@
  * itself: locals changed after setjmp would be indeterminate after the jump. */
 typedef struct jpeg_guard {
     struct jpeg_error_mgr mgr; /* first member: cinfo->err points at the whole guard */
+    struct jpeg_progress_mgr progress;
     struct jpeg_decompress_struct cinfo;
     jmp_buf jump;
     cap_error error;   /* what the longjmp reports */
@@ -94,6 +95,44 @@ static void cmyk_to_rgb(const JSAMPLE *cmyk, unsigned char *rgb, int width)
     }
 }
 
+/* Every block of a Huffman-coded scan costs at least one code of a bit or more: two in a
+ * sequential scan (DC, then EOB or an AC code), one in a progressive DC scan. Data too
+ * short for the first scan cannot decode, so it is refused before the pixels exist.
+ * Arithmetic coding can spend far less than a bit per block, so it has no such bound. */
+static cap_status jpeg_check_data_size(j_decompress_ptr cinfo, cap_error *err)
+{
+    unsigned long long blocks = 0, bits = (unsigned long long)cinfo->src->bytes_in_buffer * 8;
+    int per_block = cinfo->progressive_mode ? (cinfo->Ss == 0) : 2;
+
+    if (cinfo->arith_code)
+        return CAP_OK;
+    for (int i = 0; i < cinfo->comps_in_scan; i++)
+        blocks += (unsigned long long)cinfo->cur_comp_info[i]->width_in_blocks *
+                  cinfo->cur_comp_info[i]->height_in_blocks;
+    if (bits < blocks * per_block)
+        return cap_fail(err, CAP_ERR_FORMAT,
+                        "truncated or corrupt JPEG data: %llu bytes of scan data cannot hold "
+                        "%ux%u pixels", bits / 8, cinfo->image_width, cinfo->image_height);
+    return CAP_OK;
+}
+
+/* Each scan of a progressive JPEG walks every block of its components, and an AC scan can
+ * skip 32767 blocks in one code: a small file with thousands of scans would cost minutes.
+ * Encoders write about 10 scans (libjpeg's default progression) and rarely more than 20. */
+#define JPEG_MAX_SCANS 100
+
+static void jpeg_on_progress(j_common_ptr cinfo)
+{
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    jpeg_guard *guard = (jpeg_guard *)cinfo->err;
+
+    if (d->input_scan_number > JPEG_MAX_SCANS) {
+        cap_fail(&guard->error, CAP_ERR_FORMAT, "invalid JPEG: more than %d scans",
+                 JPEG_MAX_SCANS);
+        longjmp(guard->jump, 1);
+    }
+}
+
 static cap_status jpeg_read_pixels(jpeg_guard *guard, const unsigned char *data, size_t size,
                                    cap_image *out, cap_error *err)
 {
@@ -107,6 +146,8 @@ static cap_status jpeg_read_pixels(jpeg_guard *guard, const unsigned char *data,
     jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xffff);
     jpeg_read_header(cinfo, TRUE);
     status = cap_image_check_size(cinfo->image_width, cinfo->image_height, err);
+    if (status == CAP_OK)
+        status = jpeg_check_data_size(cinfo, err);
     if (status != CAP_OK)
         return status;
     guard->orientation = jpeg_orientation(cinfo);
@@ -139,6 +180,7 @@ static cap_status jpeg_guarded_read(jpeg_guard *guard, const unsigned char *data
     if (setjmp(guard->jump))
         return cap_fail(err, guard->error.status, "%s", guard->error.message);
     jpeg_create_decompress(&guard->cinfo);
+    guard->cinfo.progress = &guard->progress; /* after create, which zeroes cinfo */
     return jpeg_read_pixels(guard, data, size, out, err);
 }
 
@@ -153,6 +195,7 @@ cap_status cap_decode_jpeg(const unsigned char *data, size_t size, cap_image *ou
     /* The defaults would print to stderr and exit() the whole process. */
     guard.mgr.error_exit = jpeg_on_error;
     guard.mgr.emit_message = jpeg_on_message;
+    guard.progress.progress_monitor = jpeg_on_progress;
 
     status = jpeg_guarded_read(&guard, data, size, out, err);
     jpeg_destroy_decompress(&guard.cinfo);

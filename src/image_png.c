@@ -77,6 +77,55 @@ static void composite_over_white(const unsigned char *rgba, unsigned char *rgb, 
     }
 }
 
+/* Only tRNS, among the ancillary chunks, changes the pixels we produce. libpng would
+ * allocate (and zero) a buffer of each chunk's declared length before reading it, and
+ * "chunk data is too large" is only a warning when reading: a 200-byte file declaring a
+ * 1.6 GB pCAL cost 1.6 GB and seconds of memset. Ignored chunks are skipped through a
+ * small stack buffer instead, so their cost is the bytes the file really holds. */
+static void png_ignore_ancillary_chunks(png_structp png)
+{
+    static const png_byte trns[] = "tRNS";
+
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_AS_DEFAULT, trns, 1);
+}
+
+/* Bytes of IDAT data the file really holds (a chunk cut by the end of the file counts
+ * what is there), walking the chunks up to IEND. */
+static size_t png_idat_bytes(const unsigned char *data, size_t size)
+{
+    size_t pos = 8, total = 0;
+
+    while (size - pos >= 8) {
+        size_t length = png_get_uint_32(data + pos), left = size - pos - 8;
+        if (memcmp(data + pos + 4, "IDAT", 4) == 0)
+            total += length < left ? length : left;
+        if (memcmp(data + pos + 4, "IEND", 4) == 0 || length > left || left - length < 4)
+            break;
+        pos += 8 + length + 4;
+    }
+    return total;
+}
+
+/* Deflate expands at most 1032:1 (a 258-byte match in two bits), so image data shorter
+ * than a 1032th of the filtered rows cannot decode: refuse it before allocating the
+ * pixels. The rows are counted as if not interlaced, which only undercounts. */
+static cap_status png_check_data_size(png_structp png, png_infop info, const png_source *src,
+                                      cap_error *err)
+{
+    png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    unsigned long long bits = (unsigned long long)width * png_get_channels(png, info) *
+                              png_get_bit_depth(png, info);
+    unsigned long long rows = ((bits + 7) / 8 + 1) * height;
+    size_t idat = png_idat_bytes(src->data, src->size);
+
+    if (rows / 1032 > (unsigned long long)idat + 16)
+        return cap_fail(err, CAP_ERR_FORMAT,
+                        "truncated or corrupt PNG data: %zu bytes of image data cannot hold "
+                        "%lux%lu pixels", idat, (unsigned long)width, (unsigned long)height);
+    return CAP_OK;
+}
+
 static cap_status png_read_pixels(png_structp png, png_infop info, png_source *src,
                                   cap_image *out, cap_error *err)
 {
@@ -88,10 +137,13 @@ static cap_status png_read_pixels(png_structp png, png_infop info, png_source *s
     png_set_read_fn(png, src, png_on_read);
     /* Lift libpng's own 1e6 limit so that every oversized image gets CAP_ERR_TOO_LARGE. */
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    png_ignore_ancillary_chunks(png);
     png_read_info(png, info);
     width = png_get_image_width(png, info);
     height = png_get_image_height(png, info);
     status = cap_image_check_size(width, height, err);
+    if (status == CAP_OK)
+        status = png_check_data_size(png, info, src, err);
     if (status != CAP_OK)
         return status;
 

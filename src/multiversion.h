@@ -8,7 +8,11 @@
 #ifndef CAPTION_MULTIVERSION_H
 #define CAPTION_MULTIVERSION_H
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+/* Not under ThreadSanitizer: the loader runs the ifunc resolvers while relocating
+ * libcaption, before the TSan runtime is initialised, and TSan's instrumentation of the
+ * resolvers then crashes the process at startup. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
+    !defined(__SANITIZE_THREAD__)
 #define CAP_MULTIVERSION \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 EXE, MODEL, GOLDEN, ASSETS = sys.argv[1:5]
@@ -41,6 +42,7 @@ CASES = [
      "image is 20000x20000 pixels, the limit is 100000000 pixels", None),
     ("bomb_progressive_12000x9000.jpg", "image", 1,
      "image is 12000x9000 pixels, the limit is 100000000 pixels", None),
+    ("chunk_length_1633771873.png", "image", 1, "truncated or corrupt PNG data", None),
     ("jpeg_progressive.jpg", "image", 0, None, None),
     ("jpeg_cmyk.jpg", "image", 0, None, None),
     ("jpeg_ycck.jpg", "image", 0, None, None),
@@ -124,6 +126,27 @@ class BadInputs(unittest.TestCase):
                 continue  # root reads a mode-000 file; the case holds for everyone else
             with self.subTest(case=case[0]):
                 self.check_case(*case)
+
+    def test_declared_chunk_length_costs_nothing(self):
+        """A 210-byte PNG whose pCAL chunk declares 1.6 GB is refused in well under a
+        second and 200 MB (it once took 10 s and 1.6 GB). The peak RSS is the child's own,
+        from wait4, whatever other children this process ran."""
+        path = os.path.join(self.dir, "chunk_length_1633771873.png")
+        env = {k: v for k, v in os.environ.items() if k != "CAPTION_MODEL"}
+        with tempfile.TemporaryFile() as err:
+            start = time.monotonic()
+            child = subprocess.Popen([EXE, "--model", MODEL, path], stdout=subprocess.DEVNULL,
+                                     stderr=err, env=env)
+            _, status, usage = os.wait4(child.pid, 0)
+            seconds = time.monotonic() - start
+            child.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            message = err.read().decode()
+        self.assertEqual(child.returncode, 1, message)
+        self.assertEqual(message, "caption: %s: truncated or corrupt PNG data: unexpected end "
+                         "of file\n" % path)
+        self.assertLess(seconds, 1.0)
+        self.assertLess(usage.ru_maxrss, 200 * 1024)  # kilobytes
 
     def test_folder_named_like_a_photo_is_walked(self):
         r = run("--model", MODEL, os.path.join(self.dir, "folder.jpg"))

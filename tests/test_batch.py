@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -216,7 +217,8 @@ class Batch(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         rows = list(csv.DictReader(io.StringIO(r.stdout)))
         self.assertEqual(list(rows[0].keys()), ["path", "caption", "tokens", "logprob",
-                                                "finished", "width", "height", "ms", "error"])
+                                                "finished", "width", "height", "ms", "error",
+                                                "path_bytes"])
         self.assertEqual([x["path"] for x in rows], [odd, os.path.join(d, "broken.png")])
         self.assertEqual(rows[0]["caption"], self.caption["pets.jpg"])
         self.assertEqual((rows[0]["width"], rows[0]["height"], rows[0]["error"]),
@@ -230,6 +232,107 @@ class Batch(unittest.TestCase):
         self.assertEqual(len(fields), 9)
         self.assertEqual(fields[0], odd.replace("\t", "\\t"))
         self.assertEqual(fields[1], self.caption["pets.jpg"])
+
+    # ----------------------------------------------- names that are not UTF-8 --
+
+    # File names are bytes: Latin-1 and Shift-JIS (not UTF-8), 255-byte names (the longest
+    # a name may be) valid and not, newline, tab, quote and comma, a leading '-', and the
+    # escapes' own characters ('%', a backslash before x) taken literally.
+    ODD_NAMES = [b"caf\xe9.jpg", b"\x83e\x83X\x83g.jpg", b"ok-\xc3\xa9.jpg", b"x" * 251 + b".jpg",
+                 b"\xff" * 251 + b".jpg", b"new\nline.jpg", b"tab\there.jpg",
+                 b'quo"te,comma.jpg', b"-dash.jpg", b"pct%41%zz.jpg", b"back\\x41slash.jpg",
+                 b"\xe9\ttab\nnew%.jpg"]
+
+    def odd_folder(self):
+        d = os.fsencode(self.out("odd bytes"))
+        if not os.path.isdir(d):
+            os.makedirs(d)
+            for name in self.ODD_NAMES:
+                shutil.copy(os.path.join(ASSETS, "bird.png"), os.path.join(d, name))
+        return d, sorted(os.path.join(d, name) for name in self.ODD_NAMES)
+
+    @staticmethod
+    def percent_decode(text):
+        """docs/batch.md: path_bytes is UTF-8 text in which %XX stands for the byte XX."""
+        raw, i, out = text.encode(), 0, bytearray()
+        while i < len(raw):
+            if raw[i:i + 1] == b"%":
+                out.append(int(raw[i + 1:i + 3], 16))
+                i += 3
+            else:
+                out.append(raw[i])
+                i += 1
+        return bytes(out)
+
+    TSV_ESCAPES = {b"t": b"\t", b"n": b"\n", b"r": b"\r", b"\\": b"\\"}
+
+    @classmethod
+    def tsv_unescape(cls, field):
+        """docs/batch.md: \\t \\n \\r \\\\, and \\xHH for a byte that is not UTF-8."""
+        def one(m):
+            e = m.group(1)
+            return bytes([int(e[1:], 16)]) if len(e) == 3 else cls.TSV_ESCAPES[e]
+        return re.sub(rb"\\(x[0-9A-F]{2}|[tnr\\])", one, field)
+
+    def recorded_paths(self, fmt, data):
+        """The exact path bytes of each record, from a file that must be valid UTF-8."""
+        text = data.decode("utf-8")  # strict: a raw byte of a name fails here
+        if fmt == "jsonl":
+            records = [json.loads(line) for line in text.split("\n")[:-1]]
+            return [self.percent_decode(r["path_bytes"]) if "path_bytes" in r
+                    else r["path"].encode() for r in records]
+        if fmt == "csv":
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+            return [self.percent_decode(r["path_bytes"]) if r["path_bytes"]
+                    else r["path"].encode() for r in rows]
+        lines = data.split(b"\n")[1:-1]
+        return [self.tsv_unescape(line.split(b"\t")[0]) for line in lines]
+
+    def run_bytes(self, *args):
+        env = {k: v for k, v in os.environ.items() if k != "CAPTION_MODEL"}
+        return subprocess.run([os.fsencode(EXE), b"--model", os.fsencode(MODEL), *args],
+                              capture_output=True, timeout=300, env=env)
+
+    def test_names_not_utf8_round_trip_each_format(self):
+        d, paths = self.odd_folder()
+        for fmt in ("jsonl", "tsv", "csv"):
+            out = self.fresh_out("odd." + fmt)
+            r = self.run_bytes(*[a.encode() for a in FAST], b"--format", fmt.encode(), b"-o",
+                               out.encode(), d)
+            self.assertEqual((r.returncode, r.stderr), (0, b""), fmt)
+            with open(out, "rb") as f:
+                self.assertEqual(self.recorded_paths(fmt, f.read()), paths, fmt)
+
+    def test_names_not_utf8_resume_captions_nothing_twice(self):
+        d, paths = self.odd_folder()
+        for fmt in ("jsonl", "tsv", "csv"):
+            out = self.fresh_out("odd-resume." + fmt)
+            first = paths[::3]
+            r = self.run_bytes(*[a.encode() for a in FAST], b"--format", fmt.encode(), b"-o",
+                               out.encode(), *first)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            r = self.run_bytes(*[a.encode() for a in FAST], b"--format", fmt.encode(), b"-o",
+                               out.encode(), b"--resume", d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out, "rb") as f:
+                got = self.recorded_paths(fmt, f.read())
+            self.assertEqual(got, first + [p for p in paths if p not in first], fmt)
+            r = self.run_bytes(b"--format", fmt.encode(), b"-o", out.encode(), b"--resume", d)
+            self.assertEqual((r.returncode, r.stderr), (0, b""), fmt)
+            with open(out, "rb") as f:
+                self.assertEqual(len(self.recorded_paths(fmt, f.read())), len(paths), fmt)
+
+    def test_jsonl_path_bytes_only_when_needed(self):
+        d, _ = self.odd_folder()
+        r = self.run_bytes(*[a.encode() for a in FAST], b"--format", b"jsonl", d)
+        records = [json.loads(line) for line in r.stdout.decode("utf-8").splitlines()]
+        by_name = {os.path.basename(x["path"]): x for x in records}
+        self.assertEqual(by_name["ok-\u00e9.jpg"].keys() & {"path_bytes"}, set())
+        self.assertEqual(by_name["pct%41%zz.jpg"].keys() & {"path_bytes"}, set())
+        latin = by_name["caf\ufffd.jpg"]
+        self.assertEqual(latin["path_bytes"], os.path.join(d.decode(), "caf%E9.jpg"))
+        mixed = by_name["\ufffd\ttab\nnew%.jpg"]
+        self.assertEqual(mixed["path_bytes"], os.path.join(d.decode(), "%E9\ttab\nnew%25.jpg"))
 
     # ------------------------------------------------------ -j and ordering --
 
@@ -285,9 +388,9 @@ class Batch(unittest.TestCase):
             if fmt == "jsonl":
                 want, got = without_ms(jsonl(want)), without_ms(jsonl(got))
             elif fmt in ("tsv", "csv"):
-                sep = "\t" if fmt == "tsv" else ","
-                want = [l.rsplit(sep, 2)[0] for l in want.splitlines()]
-                got = [l.rsplit(sep, 2)[0] for l in got.splitlines()]
+                sep, n = ("\t", 2) if fmt == "tsv" else (",", 3)  # ms, error (, path_bytes)
+                want = [l.rsplit(sep, n)[0] for l in want.splitlines()]
+                got = [l.rsplit(sep, n)[0] for l in got.splitlines()]
             self.assertEqual(got, want, fmt)
 
     def test_resume_repairs_torn_last_line(self):

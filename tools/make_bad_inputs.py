@@ -93,6 +93,10 @@ def make(out, model=DEFAULT_MODEL):
     write("bomb_20000x20000.jpg", jpeg_claiming(read(os.path.join(FIXTURES, "jpeg_rgb.jpg")),
                                                 20000, 20000))
     write("bomb_progressive_12000x9000.jpg", jpeg_claiming(progressive, 12000, 9000))
+    # 210 bytes whose pCAL chunk declares 1.6 GB: refused at the cost of its real bytes.
+    shutil.copyfile(os.path.join(ROOT, "tests", "fuzz", "corpus", "png",
+                                 "chunk_length_1633771873.png"),
+                    os.path.join(out, "chunk_length_1633771873.png"))
 
     # Unusual but valid encodings: all must be captioned.
     for name in ("jpeg_progressive.jpg", "jpeg_cmyk.jpg", "jpeg_ycck.jpg", "jpeg_gray.jpg",

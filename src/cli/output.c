@@ -1,8 +1,12 @@
 /* output.c - writing records (text, JSONL via cJSON, TSV, CSV) and scanning them for --resume.
  *
  * TSV and CSV carry the same columns as JSONL, after a header line. TSV escapes backslash,
- * tab, newline and carriage return in a field as \\ \t \n \r; CSV quotes as RFC 4180 does. */
+ * tab, newline and carriage return in a field as \\ \t \n \r, and a byte that is not
+ * part of valid UTF-8 as \xHH; CSV quotes as RFC 4180 does. File names are bytes, records
+ * UTF-8: a path that is not UTF-8 is written readable (U+FFFD) with its exact bytes in
+ * "path_bytes" (JSONL, CSV) percent-encoded as pathcode.h says, and read back exactly. */
 #include "output.h"
+#include "pathcode.h"
 #include "common/clock.h"
 
 #include <cjson/cJSON.h>
@@ -15,9 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const columns[] = {"path",   "caption", "tokens", "logprob", "finished",
-                                      "width",  "height",  "ms",     "error"};
-enum { N_COLUMNS = sizeof columns / sizeof columns[0] };
+/* CSV has no escapes, so it alone has the last column, path_bytes; TSV stops before it. */
+static const char *const columns[] = {"path",  "caption", "tokens", "logprob", "finished",
+                                      "width", "height",  "ms",     "error",   "path_bytes"};
+enum { N_COLUMNS = sizeof columns / sizeof columns[0], N_TSV_COLUMNS = N_COLUMNS - 1 };
 
 /* Fewer digits than a float carries, so that records are short and read well. */
 static double round_to(double x, double unit)
@@ -25,21 +30,26 @@ static double round_to(double x, double unit)
     return round(x / unit) * unit;
 }
 
-/* The header line of TSV and CSV, newline included. */
-static void header_line(out_format format, char *buf, size_t size)
+static int n_columns(out_format format)
+{
+    return format == FORMAT_CSV ? N_COLUMNS : N_TSV_COLUMNS;
+}
+
+/* The header line of TSV and CSV with its first n columns, newline included. */
+static void header_line(out_format format, int n, char *buf, size_t size)
 {
     const char sep = format == FORMAT_TSV ? '\t' : ',';
     size_t len = 0;
     buf[0] = '\0';
-    for (int i = 0; i < N_COLUMNS && len < size; i++)
+    for (int i = 0; i < n && len < size; i++)
         len += (size_t)snprintf(buf + len, size - len, "%s%c", columns[i],
-                                i + 1 < N_COLUMNS ? sep : '\n');
+                                i + 1 < n ? sep : '\n');
 }
 
 static int write_header(sink *s)
 {
-    char header[128];
-    header_line(s->format, header, sizeof header);
+    char header[160];
+    header_line(s->format, n_columns(s->format), header, sizeof header);
     fputs(header, s->f);
     return fflush(s->f);
 }
@@ -73,13 +83,40 @@ int sink_open(sink *s, const char *file, out_format format, int with_path, int r
     return 0;
 }
 
+/* cJSON copies a string's bytes as they are, so anything not known to be UTF-8 goes
+ * through here: as is when valid, else with U+FFFD for the invalid bytes. */
+static int add_text(cJSON *o, const char *key, const char *text)
+{
+    char *readable = utf8_valid(text) ? NULL : utf8_replace_invalid(text);
+    int ok = (utf8_valid(text) || readable) &&
+             cJSON_AddStringToObject(o, key, readable ? readable : text) != NULL;
+    free(readable);
+    return ok;
+}
+
+/* "path" alone when the name is UTF-8; else readable, plus the exact bytes in "path_bytes"
+ * so that each line stays valid JSON and --resume still finds the file. */
+static int add_path(cJSON *o, const char *path)
+{
+    char *exact;
+    int ok;
+
+    if (utf8_valid(path))
+        return cJSON_AddStringToObject(o, "path", path) != NULL;
+    exact = path_percent_encode(path);
+    ok = exact && add_text(o, "path", path) &&
+         cJSON_AddStringToObject(o, "path_bytes", exact) != NULL;
+    free(exact);
+    return ok;
+}
+
 static char *json_line(const record *r)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o || !cJSON_AddStringToObject(o, "path", r->path))
+    if (!o || !add_path(o, r->path))
         goto fail;
     if (r->error) {
-        if (!cJSON_AddStringToObject(o, "error", r->error))
+        if (!add_text(o, "error", r->error))
             goto fail;
     } else if (!cJSON_AddStringToObject(o, "caption", r->caption) ||
                !cJSON_AddNumberToObject(o, "tokens", r->n_tokens) ||
@@ -100,18 +137,27 @@ fail:
     return NULL;
 }
 
+static void put_tsv_field(FILE *f, const char *v)
+{
+    for (const char *p = v; *p;) {
+        size_t n = utf8_sequence_length(p);
+        switch (n ? *p : 0) {
+        case 0: fprintf(f, "\\x%02X", (unsigned char)*p), n = 1; break;
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default: fwrite(p, 1, n, f);
+        }
+        p += n;
+    }
+}
+
+/* CSV fields are valid UTF-8 here (see write_table_row). */
 static void put_field(FILE *f, out_format format, const char *v)
 {
     if (format == FORMAT_TSV) {
-        for (const char *p = v; *p; p++) {
-            switch (*p) {
-            case '\\': fputs("\\\\", f); break;
-            case '\t': fputs("\\t", f); break;
-            case '\n': fputs("\\n", f); break;
-            case '\r': fputs("\\r", f); break;
-            default: putc(*p, f);
-            }
-        }
+        put_tsv_field(f, v);
     } else if (strpbrk(v, ",\"\r\n")) {
         putc('"', f);
         for (const char *p = v; *p; p++) {
@@ -125,7 +171,8 @@ static void put_field(FILE *f, out_format format, const char *v)
     }
 }
 
-static void write_table_row(sink *s, const record *r)
+/* Returns -1 when out of memory (nothing written). */
+static int write_table_row(sink *s, const record *r)
 {
     char num[6][32] = {{0}};
     if (!r->error) {
@@ -140,12 +187,26 @@ static void write_table_row(sink *s, const record *r)
     snprintf(num[5], sizeof num[5], "%.1f", r->ms);
     const char *fields[N_COLUMNS] = {r->path, r->caption ? r->caption : "",
                                      num[0], num[1], num[2], num[3], num[4], num[5],
-                                     r->error ? r->error : ""};
+                                     r->error ? r->error : "", ""};
     const char sep = s->format == FORMAT_TSV ? '\t' : ',';
-    for (int i = 0; i < N_COLUMNS; i++) {
-        put_field(s->f, s->format, fields[i]);
-        putc(i + 1 < N_COLUMNS ? sep : '\n', s->f);
+    int n = n_columns(s->format), csv = s->format == FORMAT_CSV, rc = 0;
+    char *path = NULL, *exact = NULL, *error = NULL;
+    if (csv && !utf8_valid(r->path)) {
+        fields[0] = path = utf8_replace_invalid(r->path);
+        fields[N_COLUMNS - 1] = exact = path_percent_encode(r->path);
     }
+    if (csv && !utf8_valid(fields[8]))
+        fields[8] = error = utf8_replace_invalid(fields[8]);
+    for (int i = 0; i < n; i++)
+        rc |= fields[i] == NULL;
+    for (int i = 0; i < n && rc == 0; i++) {
+        put_field(s->f, s->format, fields[i]);
+        putc(i + 1 < n ? sep : '\n', s->f);
+    }
+    free(path);
+    free(exact);
+    free(error);
+    return rc ? -1 : 0;
 }
 
 int sink_write(sink *s, const record *r)
@@ -171,7 +232,12 @@ int sink_write(sink *s, const record *r)
         break;
     }
     case FORMAT_TSV:
-    case FORMAT_CSV: write_table_row(s, r); break;
+    case FORMAT_CSV:
+        if (write_table_row(s, r) != 0) {
+            fprintf(stderr, "caption: %s: out of memory writing a record\n", s->name);
+            return -1;
+        }
+        break;
     }
     if (fflush(s->f) != 0 || ferror(s->f)) {
         fprintf(stderr, "caption: %s: write error: %s\n", s->name, strerror(errno));
@@ -206,7 +272,76 @@ int sink_close(sink *s)
 
 /* ------------------------------------------------------------------ resume -- */
 
-/* The first field of a complete record (NUL-terminated, may be modified in place), or NULL
+/* The exact path of a JSONL record: "path_bytes" decoded when present, else "path". */
+static const char *jsonl_path(const char *rec, size_t len, char **owned)
+{
+    cJSON *o = cJSON_ParseWithLength(rec, len);
+    const cJSON *exact = cJSON_GetObjectItemCaseSensitive(o, "path_bytes");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "path");
+
+    if (cJSON_IsString(exact)) {
+        if ((*owned = strdup(exact->valuestring)) && path_percent_decode(*owned) != 0) {
+            free(*owned);
+            *owned = NULL;
+        }
+    } else if (cJSON_IsString(p)) {
+        *owned = strdup(p->valuestring);
+    }
+    cJSON_Delete(o);
+    return *owned;
+}
+
+/* The first TSV field, unescaped in place. */
+static const char *tsv_path(char *rec)
+{
+    char *w = rec;
+    for (const char *p = rec; *p && *p != '\t'; p++) {
+        int byte;
+        if (*p != '\\' || !p[1]) {
+            *w++ = *p;
+        } else if (p[1] == 'x' && (byte = hex_byte(p + 2)) > 0) {
+            *w++ = (char)byte;
+            p += 3;
+        } else {
+            p++;
+            *w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
+        }
+    }
+    *w = '\0';
+    return rec;
+}
+
+/* Unquote the CSV field at *p in place (it stays at the same address, which is returned)
+ * and move *p to the next field, or to NULL after the last one. */
+static char *csv_next_field(char **p)
+{
+    char *start = *p, *r = start, *w = start;
+    if (*r == '"') {
+        for (r++; *r && !(*r == '"' && r[1] != '"'); r++)
+            *w++ = *r == '"' ? *++r : *r;
+        r += *r == '"';
+    } else {
+        r += strcspn(r, ",\r");
+        w = r;
+    }
+    *p = *r == ',' ? r + 1 : NULL;
+    *w = '\0';
+    return start;
+}
+
+/* The exact path of a CSV record: its path_bytes column decoded when not empty, else its
+ * first column (also for files written before path_bytes existed). */
+static const char *csv_path(char *rec)
+{
+    char *p = rec, *path = csv_next_field(&p), *field = NULL;
+    for (int i = 1; i < N_COLUMNS && p; i++)
+        field = csv_next_field(&p);
+    if (field && field[0] && path_percent_decode(field) == 0)
+        return field;
+    return path;
+}
+
+/* The exact path of a complete record (NUL-terminated, may be modified in place), or NULL
  * if this record names no path. */
 static const char *first_field(char *rec, size_t len, out_format format, char **owned)
 {
@@ -220,46 +355,26 @@ static const char *first_field(char *rec, size_t len, out_format format, char **
         *tab = '\0';
         return rec;
     }
-    case FORMAT_JSONL: {
-        cJSON *o = cJSON_ParseWithLength(rec, len - 1);
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "path");
-        if (cJSON_IsString(p))
-            *owned = strdup(p->valuestring);
-        cJSON_Delete(o);
-        return *owned;
-    }
-    case FORMAT_TSV: {
-        char *w = rec;
-        for (const char *p = rec; *p && *p != '\t'; p++) {
-            if (*p == '\\' && p[1]) {
-                p++;
-                *w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
-            } else {
-                *w++ = *p;
-            }
-        }
-        *w = '\0';
-        return rec;
-    }
-    case FORMAT_CSV: {
-        if (rec[0] != '"') {
-            rec[strcspn(rec, ",\r")] = '\0';
-            return rec;
-        }
-        char *w = rec;
-        for (const char *p = rec + 1; *p; p++) {
-            if (*p == '"') {
-                if (p[1] != '"')
-                    break;
-                p++;
-            }
-            *w++ = *p;
-        }
-        *w = '\0';
-        return rec;
-    }
+    case FORMAT_JSONL: return jsonl_path(rec, len - 1, owned);
+    case FORMAT_TSV: return tsv_path(rec);
+    case FORMAT_CSV: return csv_path(rec);
     }
     return NULL;
+}
+
+/* The first line of a TSV or CSV file; CSV files written before the path_bytes column
+ * existed have one column fewer. */
+static int is_header_line(const char *rec, out_format format)
+{
+    char header[160];
+
+    if (format != FORMAT_TSV && format != FORMAT_CSV)
+        return 0;
+    header_line(format, n_columns(format), header, sizeof header);
+    if (strcmp(rec, header) == 0)
+        return 1;
+    header_line(format, N_TSV_COLUMNS, header, sizeof header);
+    return strcmp(rec, header) == 0;
 }
 
 /* CSV fields may hold newlines inside quotes: a record is complete when its quotes balance. */
@@ -269,6 +384,23 @@ static int quotes_balanced(const char *s, size_t len)
     for (size_t i = 0; i < len; i++)
         q += s[i] == '"';
     return q % 2 == 0;
+}
+
+/* Append a line (newline included) to the record being read; -1 when out of memory. */
+static int append_line(char **rec, size_t *rec_len, size_t *rec_cap, const char *line,
+                       size_t len)
+{
+    if (*rec_len + len + 1 > *rec_cap) {
+        size_t cap = (*rec_len + len + 1) * 2;
+        char *grown = realloc(*rec, cap);
+        if (!grown)
+            return -1;
+        *rec = grown;
+        *rec_cap = cap;
+    }
+    memcpy(*rec + *rec_len, line, len + 1);
+    *rec_len += len;
+    return 0;
 }
 
 int output_scan(const char *file, out_format format, void (*found)(const char *path, void *ctx),
@@ -292,31 +424,19 @@ int output_scan(const char *file, out_format format, void (*found)(const char *p
     off_t good = 0, pos = 0;
     ssize_t len;
     int rc = 0;
-    char header[128];
-    header_line(format, header, sizeof header);
     while ((len = getline(&line, &line_size, f)) != -1) {
         pos += len;
         if (line[len - 1] != '\n')
             break; /* torn: the process died in the middle of this record */
-        if (rec_len + (size_t)len + 1 > rec_cap) {
-            size_t cap = (rec_len + (size_t)len + 1) * 2;
-            char *grown = realloc(rec, cap);
-            if (!grown) {
-                rc = -1;
-                fprintf(stderr, "caption: %s: out of memory\n", file);
-                break;
-            }
-            rec = grown;
-            rec_cap = cap;
+        if (append_line(&rec, &rec_len, &rec_cap, line, (size_t)len) != 0) {
+            rc = -1;
+            fprintf(stderr, "caption: %s: out of memory\n", file);
+            break;
         }
-        memcpy(rec + rec_len, line, (size_t)len + 1);
-        rec_len += (size_t)len;
         if (format == FORMAT_CSV && !quotes_balanced(rec, rec_len))
             continue;
         good = pos;
-        int is_header = n_records++ == 0 && (format == FORMAT_TSV || format == FORMAT_CSV) &&
-                     strcmp(rec, header) == 0;
-        if (!is_header) {
+        if (!(n_records++ == 0 && is_header_line(rec, format))) {
             char *owned;
             const char *path = first_field(rec, rec_len, format, &owned);
             if (path)

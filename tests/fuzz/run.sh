@@ -35,10 +35,16 @@ for t in "${targets[@]}"; do
     [ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
     log=$out/fuzz_$t.log
     echo "== fuzz_$t: $secs s, log $log"
-    # -rss_limit_mb: the 100-megapixel cap allows a 300 MB image plus libjpeg's buffers.
+    # Per-input limits, so that an input costing far more than its bytes is a failure
+    # (artifact slow-unit-* / oom-* / timeout-*) like a crash. An image's cost may grow with
+    # its declared size up to the 100-megapixel cap, about 25 KB of RGB per input byte at
+    # best (1-bit PNG at deflate's 1032:1); image inputs stay under 4 KB (the seeds are
+    # under 1.2 KB) so that a legitimate image stays within 512 MB and 2 s under ASan.
+    max_len=4096
+    [ "$t" = model ] && max_len=65536
     set +e
     "$bin" -max_total_time="$secs" -print_final_stats=1 \
-        -rss_limit_mb=4096 -malloc_limit_mb=2048 -max_len=200000 -timeout=30 \
+        -rss_limit_mb=512 -malloc_limit_mb=512 -max_len=$max_len -timeout=2 \
         -artifact_prefix="$out/artifacts-$t/" "${dict[@]}" \
         "$out/corpus-$t" "$here/corpus/$t" >"$log" 2>&1
     rc=$?
@@ -47,7 +53,7 @@ for t in "${targets[@]}"; do
     grep -E '^#[0-9]+' "$log" | tail -n 1 || true
     grep -E 'stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
     crashes=$(find "$out/artifacts-$t" -type f | wc -l)
-    echo "fuzz_$t: exit $rc, crash/leak/timeout artifacts: $crashes"
+    echo "fuzz_$t: exit $rc, crash/leak/timeout/oom/slow artifacts: $crashes"
     [ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ] || status=1
 done
 exit $status
