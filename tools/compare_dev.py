@@ -12,18 +12,12 @@ program's metrics are wanted.
 import argparse
 import os
 import subprocess
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import evaluate  # noqa: E402
-import reference  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.join(HERE, "..")
-DATA = os.path.join(ROOT, "..", "shared", "data", "flickr8k")
+from captioner import evaluate, reference
+from captioner.paths import CACHE, FLICKR8K, ROOT
 
 
 def read_tsv(path):
@@ -36,8 +30,8 @@ def main():
     ap.add_argument("--exe", default=os.path.join(ROOT, "build", "caption"))
     ap.add_argument("--model", default=reference.DEFAULT_MODEL)
     ap.add_argument("--beam", type=int, default=1)
-    ap.add_argument("--data", default=DATA)
-    ap.add_argument("--out", default=os.path.join(ROOT, "cache", "dev"))
+    ap.add_argument("--data", default=FLICKR8K)
+    ap.add_argument("--out", default=os.path.join(CACHE, "dev"))
     ap.add_argument("--length-penalty", type=float, default=reference.DEFAULT_LENGTH_PENALTY)
     ap.add_argument("--no-repeat-ngram", type=int, default=reference.DEFAULT_NO_REPEAT_NGRAM)
     ap.add_argument("--c-only", action="store_true", help="score the C captions only")
