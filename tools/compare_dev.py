@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Caption the 1,000 Flickr8k dev images with the C program and with the PyTorch reference,
-report how many captions are identical, and score the C captions with tools/evaluate.py.
+report how many captions are identical, and score the C captions with captioner.evaluate.
 
   /usr/bin/python3 tools/compare_dev.py [--exe build/caption] [--model models/caption-flickr8k.bin]
-                                        [--beam 1] [--out cache/dev] [--c-only]
+                                        [--beam 1] [--out cache/dev] [--c-only] [--limit N]
 
 Writes OUT/c_beamN.tsv, OUT/torch_beamN.tsv (PATH<TAB>CAPTION) and prints the agreement and the
 metrics of each. --c-only skips the (slow) PyTorch run: for experiments, where only the C
-program's metrics are wanted.
+program's metrics are wanted. --limit N takes the first N dev photos only (a quick agreement
+check; the metrics are then those of the N).
 """
 import argparse
 import os
@@ -35,11 +36,12 @@ def main():
     ap.add_argument("--length-penalty", type=float, default=reference.DEFAULT_LENGTH_PENALTY)
     ap.add_argument("--no-repeat-ngram", type=int, default=reference.DEFAULT_NO_REPEAT_NGRAM)
     ap.add_argument("--c-only", action="store_true", help="score the C captions only")
+    ap.add_argument("--limit", type=int, default=None, help="the first N dev photos only")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count())
     with open(os.path.join(args.data, "Flickr_8k.devImages.txt")) as f:
-        paths = [os.path.join(args.data, "images", n) for n in f.read().split()]
+        paths = [os.path.join(args.data, "images", n) for n in f.read().split()][:args.limit]
 
     c_out = os.path.join(args.out, "c_beam%d.tsv" % args.beam)
     t0 = time.time()
