@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""The bad-input corpus (issue 7) through the `caption` CLI: each case's exit status and
+"""The bad-input corpus through the `caption` CLI: each case's exit status and
 message, one case per row of CASES.
 
 usage: test_bad_inputs.py CAPTION_EXE MODEL GOLDEN_DIR ASSETS_DIR
-The corpus is generated at test time by tools/make_bad_inputs.py (standard library only)
+The corpus is generated at test time by tests/fixtures/make_bad_inputs.py (standard library only)
 into a temporary folder. A failing file must give exit status 1, nothing on stdout, and
 exactly one stderr line "caption: PATH: MESSAGE" containing the expected text; a file that
 must work gives exit status 0, no stderr, and, where named, the same caption as a photo
@@ -80,7 +80,7 @@ def golden(name):
 
 def load_generator():
     spec = importlib.util.spec_from_file_location(
-        "make_bad_inputs", os.path.join(ROOT, "tools", "make_bad_inputs.py"))
+        "make_bad_inputs", os.path.join(ROOT, "tests", "fixtures", "make_bad_inputs.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

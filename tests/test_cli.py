@@ -2,7 +2,7 @@
 """The `caption` CLI contract (issue 2): output formats, exit status, and bad files.
 
 usage: test_cli.py CAPTION_EXE MODEL GOLDEN_DIR ASSETS_DIR
-Expected captions come from tests/fixtures/golden (made by tools/make_goldens.py from the
+Expected captions come from tests/fixtures/golden (made by tests/fixtures/make_goldens.py from the
 PyTorch reference), so these tests also check C == PyTorch end to end through the CLI.
 """
 import os

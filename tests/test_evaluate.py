@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Tests for tools/evaluate.py (coco-caption BLEU, ROUGE-L, CIDEr-D).
+"""Tests for captioner/evaluate.py and its command line tools/evaluate.py (coco-caption BLEU,
+ROUGE-L, CIDEr-D).
 
 Run with Debian's interpreter: /usr/bin/python3 tests/test_evaluate.py
 The expected values below are derived by hand in the comments; nltk (if installed) is used as an
@@ -16,10 +17,9 @@ import tempfile
 import unittest
 from contextlib import redirect_stderr, redirect_stdout
 
-TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tools")
-sys.path.insert(0, TOOLS)
-import evaluate as ev  # noqa: E402
+from captioner import evaluate as ev
 
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tools")
 EVALUATE_PY = os.path.join(TOOLS, "evaluate.py")
 
 

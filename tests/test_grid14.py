@@ -3,7 +3,7 @@
 
 A stride-16 model has exactly the tensors of a stride-32 one; only the header differs (grid
 14x14, encoder_output_stride 16 at offset 100; grid 7x7 and 0 for stride 32). So the test makes
-the other-stride variant of the shipped model in a temporary folder, with tools/model_file.py
+the other-stride variant of the shipped model in a temporary folder, with captioner/model_file.py
 (checked against patching the header bytes by hand). Of the two files, the stride-16 one is
 checked as follows:
 
@@ -30,15 +30,12 @@ import tempfile
 import unittest
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 try:
     import numpy as np
     import torch
-    import mobilenet_v2
-    import model_file
-    import reference
-    from prepare_data import load_rgb
+    from captioner import mobilenet_v2, model_file, reference
+    from captioner.image import load_rgb
 except ImportError as e:
     print("SKIP: %s (install python3-torch to run this test)" % e)
     sys.exit(77)
@@ -184,7 +181,8 @@ class Grid14(unittest.TestCase):
         alpha = np.array([float(v) for v in info["alpha"]])
         self.assertEqual(alpha.size, 196)
         self.assertAlmostEqual(float(alpha.sum()), 1.0, places=4)
-        best = self.captioner.beam_search(self.captioner.features(load_rgb(PHOTOS[2])), beam=3)[0]
+        a = self.captioner.features(load_rgb(PHOTOS[2]))
+        best = self.captioner.beam_search(a.unsqueeze(0), beam=3)[0][0]
         ref = best["alphas"][0]
         self.assertEqual(ref.shape, (196,))
         self.assertLessEqual(float(np.abs(alpha - ref).max()), 1e-5)

@@ -1,4 +1,4 @@
-/* test_image.c - decoders and resizer against fixtures from tools/make_image_fixtures.py.
+/* test_image.c - decoders and resizer against fixtures from tests/fixtures/make_image_fixtures.py.
  *
  * usage: test_image FIXTURES_DIR ASSETS_DIR
  * The expected pixels were computed in Python (Pillow's JPEG decode and resize, the

@@ -1,4 +1,4 @@
-/* test_model.c - the C forward pass against the PyTorch reference (tools/make_goldens.py):
+/* test_model.c - the C forward pass against the PyTorch reference (tests/fixtures/make_goldens.py):
  *   encoder output on assets/pets.jpg:   max |c - ref| <= 1e-3 * max |ref|
  *   first decoder step (same features):  alpha within 1e-5, logits within 1e-4 * max |ref|
  *   greedy and beam-3 captions of every photo in assets/: identical token ids
@@ -458,7 +458,7 @@ int main(int argc, char **argv)
         return 1;
     }
     test_encoder_and_first_step(m, argv[2], argv[3]);
-    /* The same table as RUNS in tools/make_goldens.py. */
+    /* The same table as RUNS in tests/fixtures/make_goldens.py. */
     const cap_options def = cap_options_default();
     test_captions(m, argv[2], argv[3], "greedy.tsv", 1, def.length_penalty, def.no_repeat_ngram);
     test_captions(m, argv[2], argv[3], "beam3.tsv", 3, def.length_penalty, def.no_repeat_ngram);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The MobileNetV2 port (tools/tflite_reader.py + tools/mobilenet_v2.py) reproduces the
+"""The MobileNetV2 port (captioner/tflite_reader.py + captioner/mobilenet_v2.py) reproduces the
 ImageNet classifier of the TFLite file: bird.rgb -> "chickadee", sunflower.rgb -> "daisy",
 each with p > 0.95 (the shared README measured about 0.98).
 
@@ -10,17 +10,15 @@ import os
 import sys
 import unittest
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-PRETRAINED = os.path.join(ROOT, "..", "shared", "pretrained", "mobilenet_v2")
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
 try:
     import numpy as np
     import torch
-    import mobilenet_v2
+    from captioner import mobilenet_v2
+    from captioner.paths import TFLITE
 except ImportError as e:
     print("SKIP: %s (install python3-torch to run this test)" % e)
     sys.exit(77)
+PRETRAINED = os.path.dirname(TFLITE)
 if not os.path.isdir(PRETRAINED):
     print("SKIP: %s not found" % PRETRAINED)
     sys.exit(77)
@@ -29,8 +27,7 @@ if not os.path.isdir(PRETRAINED):
 class TfliteImport(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.model = mobilenet_v2.load_from_tflite(
-            os.path.join(PRETRAINED, "mobilenet_v2_1.0_224_quant.tflite"), with_classifier=True)
+        cls.model = mobilenet_v2.load_from_tflite(TFLITE, with_classifier=True)
         with open(os.path.join(PRETRAINED, "imagenet_labels.txt")) as f:
             cls.labels = f.read().splitlines()
 

@@ -10,7 +10,7 @@
   equals a step-by-step loop, finished captions' <end> included, and train_scst.beam_captions
   returns the C-rule beam search's captions (the reference beam search's n-best lists);
 - train_scst.advantages subtracts the mean-of-others or the greedy baseline;
-- train_scst.CiderReward (cached reference vectors) equals tools/evaluate.py's cider_d_image,
+- train_scst.CiderReward (cached reference vectors) equals captioner.evaluate.cider_d_image,
   with and without the end mark;
 - the encoder's trunk + head split equals the whole encoder at the default and an earlier head
   start, and mirrored captions swap
@@ -35,16 +35,12 @@ import sys
 import tempfile
 import unittest
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-
 try:
     import numpy as np
     import torch
     import torch.nn.functional as F
-    import decoder_model as dm
-    import evaluate
-    import mobilenet_v2
+    from captioner import decoder as dm
+    from captioner import evaluate, mobilenet_v2
     import train
     import train_scst
     import average_checkpoints
@@ -137,7 +133,7 @@ class ScstSample(unittest.TestCase):
             prev, total = 1, 0.0
             for t in range(steps):
                 lg, h, c, _, _ = d.step(a_rep[b:b + 1], att_a, d.embedding(torch.tensor([prev])), h, c)
-                total += float(train.masked_log_softmax(lg, 11)[0, seq[t]])
+                total += float(dm.masked_log_softmax(lg)[0, seq[t]])
                 prev = seq[t]
             self.assertAlmostEqual(float(logp[b]), total, delta=1e-4)
         logp.sum().backward()  # the policy gradient flows into the decoder
@@ -151,7 +147,7 @@ class ScstBeam(unittest.TestCase):
         prev, total = 1, 0.0
         for tok in list(tokens) + ([2] if finished else []):
             lg, h, c, _, _ = d.step(a, att_a, d.embedding(torch.tensor([prev])), h, c)
-            total += float(train.masked_log_softmax(lg, 11)[0, tok])
+            total += float(dm.masked_log_softmax(lg)[0, tok])
             prev = tok
         return total
 

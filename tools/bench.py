@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Speed benchmark (issue 6): the C captioner against the PyTorch reference (tools/reference.py,
+"""Speed benchmark: the C captioner against the PyTorch reference (tools/reference.py,
 the same model file, same preprocessing, same beam search), in one run on one machine.
 
   /usr/bin/python3 tools/bench.py [--build build] [--limit 1000] [--runs 5] [--photo assets/pets.jpg]
@@ -29,12 +29,10 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, ".."))
-DATA = os.path.join(ROOT, "..", "shared", "data", "flickr8k")
-MODEL = os.path.join(ROOT, "models", "caption-flickr8k.bin")
+from captioner.paths import ASSETS, DEFAULT_MODEL, FLICKR8K, ROOT
+
 PY = "/usr/bin/python3"
-REFERENCE = os.path.join(HERE, "reference.py")
+REFERENCE = os.path.join(ROOT, "tools", "reference.py")
 
 
 def run_rss(cmd, env=None, stdin=None, stdout=subprocess.PIPE):
@@ -83,11 +81,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--model", default=MODEL)
-    ap.add_argument("--data", default=DATA)
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--data", default=FLICKR8K)
     ap.add_argument("--limit", type=int, default=1000, help="dev images for the batch test")
     ap.add_argument("--runs", type=int, default=5, help="single-photo runs (median)")
-    ap.add_argument("--photo", default=os.path.join(ROOT, "assets", "pets.jpg"))
+    ap.add_argument("--photo", default=os.path.join(ASSETS, "pets.jpg"))
     ap.add_argument("--coretypes", default="",
                     help="comma-separated OpenBLAS cores to also time the C program with")
     args = ap.parse_args()

@@ -8,30 +8,28 @@ Captions --images train photos (every 12th) greedily with a tools/train.py check
 the mean train_scst.CiderReward of the captions against their own references (trunk row i and
 names_train.json row i), against the next image's references (a misaligned cache would score
 like this), and for the mirrored trunk against the mirrored references; then the same captions
-scored by tools/evaluate.py (whose df and N are those of the scored images, not of all 6,000, so
+scored by captioner.evaluate (whose df and N are those of the scored images, not of all 6,000, so
 its CIDEr-D is close to, not equal to, the reward's). Aligned scores far above the shifted one
 mean the rows line up. Ends with a few captions, sampled and beam-searched, with their rewards.
 """
 import argparse
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import evaluate  # noqa: E402
-import train  # noqa: E402
-import train_scst  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+import train
+import train_scst
+from captioner import evaluate
+from captioner.paths import CACHE
+from captioner.reference import greedy
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--init", default=os.path.join(HERE, "..", "cache", "run_xe", "average.pt"))
-    ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
+    ap.add_argument("--init", default=os.path.join(CACHE, "run_xe", "average.pt"))
+    ap.add_argument("--cache", default=CACHE)
     ap.add_argument("--images", type=int, default=500)
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -49,7 +47,7 @@ def main():
         with torch.no_grad():
             a = train.features(encoder, torch.from_numpy(
                 np.stack([trunk[r] for r in rows]).astype(np.float32)))
-        return a, [[vocab[t] for t in seq] for seq in train.greedy(decoder, a)]
+        return a, [[vocab[t] for t in seq] for seq in greedy(decoder, a)]
 
     reward = train_scst.CiderReward(refs)
     a, words = captions_of("trunk_train.npy")
@@ -63,7 +61,7 @@ def main():
         [reward(w, ("mirrored", r), mirrored[r]) for w, r in zip(flipped, rows)]))
     scores = evaluate.evaluate({names[r]: " ".join(w) for w, r in zip(words, rows)},
                                {names[r]: [" ".join(c) for c in refs[r]] for r in rows})
-    print("  tools/evaluate.py CIDEr-D %.3f, BLEU-4 %.3f" % (scores["CIDEr-D"], scores["BLEU-4"]))
+    print("  captioner.evaluate CIDEr-D %.3f, BLEU-4 %.3f" % (scores["CIDEr-D"], scores["BLEU-4"]))
     with torch.no_grad():
         tokens, logp = train_scst.sample(decoder, a[:2], 5)
     beams = train_scst.beam_captions(decoder, a[:2], 5)

@@ -1,29 +1,24 @@
 #!/usr/bin/python3
 """Caption the 1,000 Flickr8k dev images with the C program and with the PyTorch reference,
-report how many captions are identical, and score the C captions with tools/evaluate.py.
+report how many captions are identical, and score the C captions with captioner.evaluate.
 
   /usr/bin/python3 tools/compare_dev.py [--exe build/caption] [--model models/caption-flickr8k.bin]
-                                        [--beam 1] [--out cache/dev] [--c-only]
+                                        [--beam 1] [--out cache/dev] [--c-only] [--limit N]
 
 Writes OUT/c_beamN.tsv, OUT/torch_beamN.tsv (PATH<TAB>CAPTION) and prints the agreement and the
 metrics of each. --c-only skips the (slow) PyTorch run: for experiments, where only the C
-program's metrics are wanted.
+program's metrics are wanted. --limit N takes the first N dev photos only (a quick agreement
+check; the metrics are then those of the N).
 """
 import argparse
 import os
 import subprocess
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import evaluate  # noqa: E402
-import reference  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.join(HERE, "..")
-DATA = os.path.join(ROOT, "..", "shared", "data", "flickr8k")
+from captioner import evaluate, reference
+from captioner.paths import CACHE, FLICKR8K, ROOT
 
 
 def read_tsv(path):
@@ -36,16 +31,17 @@ def main():
     ap.add_argument("--exe", default=os.path.join(ROOT, "build", "caption"))
     ap.add_argument("--model", default=reference.DEFAULT_MODEL)
     ap.add_argument("--beam", type=int, default=1)
-    ap.add_argument("--data", default=DATA)
-    ap.add_argument("--out", default=os.path.join(ROOT, "cache", "dev"))
+    ap.add_argument("--data", default=FLICKR8K)
+    ap.add_argument("--out", default=os.path.join(CACHE, "dev"))
     ap.add_argument("--length-penalty", type=float, default=reference.DEFAULT_LENGTH_PENALTY)
     ap.add_argument("--no-repeat-ngram", type=int, default=reference.DEFAULT_NO_REPEAT_NGRAM)
     ap.add_argument("--c-only", action="store_true", help="score the C captions only")
+    ap.add_argument("--limit", type=int, default=None, help="the first N dev photos only")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count())
     with open(os.path.join(args.data, "Flickr_8k.devImages.txt")) as f:
-        paths = [os.path.join(args.data, "images", n) for n in f.read().split()]
+        paths = [os.path.join(args.data, "images", n) for n in f.read().split()][:args.limit]
 
     c_out = os.path.join(args.out, "c_beam%d.tsv" % args.beam)
     t0 = time.time()

@@ -4,24 +4,18 @@
   /usr/bin/python3 tools/export_model.py [--checkpoint cache/model.pt] [--out models/caption-flickr8k.bin]
 
 Tensor names are the PyTorch state_dict names prefixed with "encoder." / "decoder."; the
-format is in tools/model_file.py and models/README.md. src/model.c binds them by name.
+format is in captioner/model_file.py and models/README.md. src/model.c binds them by name.
 The encoder's output stride comes from the checkpoint's config ("output_stride", 32 when
 absent: tools/train.py --output-stride); the grid is 224 / stride cells a side (7 or 14).
 """
 import argparse
 import os
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import decoder_model as dm  # noqa: E402
-import mobilenet_v2  # noqa: E402
-import model_file  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-TFLITE = os.path.join(HERE, "..", "..", "shared", "pretrained", "mobilenet_v2",
-                      "mobilenet_v2_1.0_224_quant.tflite")
+from captioner import decoder as dm
+from captioner import mobilenet_v2, model_file
+from captioner.paths import CACHE, DEFAULT_MODEL, TFLITE
 
 
 def export(encoder, decoder, vocab, path):
@@ -40,10 +34,10 @@ def export(encoder, decoder, vocab, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "model.pt"),
+    ap.add_argument("--checkpoint", default=os.path.join(CACHE, "model.pt"),
                     help="the checkpoint tools/train_all.sh exports (default cache/model.pt)")
     ap.add_argument("--tflite", default=TFLITE)
-    ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "caption-flickr8k.bin"))
+    ap.add_argument("--out", default=DEFAULT_MODEL)
     args = ap.parse_args()
     ck = torch.load(args.checkpoint)
     cfg = ck["config"]

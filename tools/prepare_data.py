@@ -17,44 +17,22 @@ Writes into --out:
                      train.py swaps "left" and "right" in their captions)
 
 Images are decoded with Pillow and squashed to 224x224 with BILINEAR if they are not already
-that size (all Flickr8k images here are), the same geometry the C program uses.
+that size (all Flickr8k images here are), the same geometry the C program uses
+(captioner.image.load_rgb).
 """
 import argparse
 import collections
 import json
 import os
-import sys
 import time
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import decoder_model  # noqa: E402
-import mobilenet_v2  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.join(HERE, "..", "..", "shared")
-
-
-def load_rgb(path, size=mobilenet_v2.INPUT_SIZE):
-    """Decode to RGB and squash to size x size (Pillow BILINEAR), as the C loader does.
-    Alpha is composited over white, matching src/image.c. A JPEG's EXIF orientation is
-    applied first, as src/image.c does (only for JPEGs: the C loader ignores a PNG's eXIf).
-    None of the Flickr8k images carries an orientation tag, so the cached features are
-    unchanged by this."""
-    im = Image.open(path)
-    if im.format == "JPEG":
-        im = ImageOps.exif_transpose(im)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
-    im = im.convert("RGB")
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
+from captioner import decoder as dm
+from captioner import mobilenet_v2
+from captioner.image import load_rgb
+from captioner.paths import CACHE, FLICKR8K, TFLITE
 
 
 def read_captions(token_file):
@@ -73,7 +51,7 @@ def tokenize(text):
 def build_vocab(train_caps, min_count):
     counts = collections.Counter(w for caps in train_caps for c in caps for w in c)
     words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
-    return decoder_model.SPECIALS + words
+    return dm.SPECIALS + words
 
 
 def extract_trunk(encoder, paths, flip=False, batch=50):
@@ -94,10 +72,9 @@ def extract_trunk(encoder, paths, flip=False, batch=50):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.path.join(SHARED, "data", "flickr8k"))
-    ap.add_argument("--tflite", default=os.path.join(SHARED, "pretrained", "mobilenet_v2",
-                                                     "mobilenet_v2_1.0_224_quant.tflite"))
-    ap.add_argument("--out", default=os.path.join(HERE, "..", "cache"))
+    ap.add_argument("--data", default=FLICKR8K)
+    ap.add_argument("--tflite", default=TFLITE)
+    ap.add_argument("--out", default=CACHE)
     ap.add_argument("--min-count", type=int, default=5)
     ap.add_argument("--head-start", type=int, default=mobilenet_v2.HEAD_START,
                     choices=mobilenet_v2.HEAD_STARTS,

@@ -18,7 +18,7 @@ head (blocks 13-16 + Conv_1) is frozen for the first epochs (the decoder starts 
 gradients would only scramble the ImageNet features), then fine-tuned from --finetune-from on
 with its own, smaller learning rate.
 
-After every epoch: greedy-decoded dev captions scored with tools/evaluate.py (BLEU-4, CIDEr-D),
+After every epoch: greedy-decoded dev captions scored with captioner.evaluate (BLEU-4, CIDEr-D),
 the weights in epoch_N.pt, and a full checkpoint last.pt (weights, optimizer, RNG states),
 which a rerun resumes from. best.pt is the epoch with the best dev CIDEr-D (selection on dev
 only; the test split is never read).
@@ -35,14 +35,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import decoder_model as dm  # noqa: E402
-import evaluate  # noqa: E402
-import mobilenet_v2  # noqa: E402
+from captioner import decoder as dm
+from captioner import evaluate, mobilenet_v2
+from captioner.paths import CACHE, TFLITE
+from captioner.reference import greedy
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TFLITE = os.path.join(HERE, "..", "..", "shared", "pretrained", "mobilenet_v2",
-                      "mobilenet_v2_1.0_224_quant.tflite")
 MIRROR = {"left": "right", "right": "left"}
 
 
@@ -75,37 +72,6 @@ def make_batch(trunk, trunk_mirrored, images, encoded, rng):
             tokens[i, k, :len(ids)] = torch.tensor(ids)
             lengths[i, k] = len(ids) - 1
     return torch.from_numpy(x.astype(np.float32)), tokens, lengths
-
-
-def masked_log_softmax(logits, vocab_size):
-    """Decoding never emits <pad>, <start> or <unk> (same rule as src/beam.c)."""
-    mask = torch.zeros(vocab_size)
-    mask[[0, 1, 3]] = float("-inf")
-    return F.log_softmax(logits, dim=-1) + mask
-
-
-@torch.no_grad()
-def greedy(model, a, max_len=20):
-    """Batched greedy decoding; returns token lists without <end>. Same stopping rule as C:
-    at most max_len decoder steps (<end> included); a caption with no <end> by then is cut."""
-    B = a.shape[0]
-    att_a = model.att_feature(a)
-    h, c = model.init_state(a)
-    prev = torch.full((B,), 1, dtype=torch.long)  # <start>
-    out = [[] for _ in range(B)]
-    done = torch.zeros(B, dtype=torch.bool)
-    for _ in range(max_len):
-        logits, h, c, _, _ = model.step(a, att_a, model.embedding(prev), h, c)
-        prev = masked_log_softmax(logits, model.vocab_size).argmax(dim=1)
-        for i in range(B):
-            if not done[i]:
-                if prev[i] == 2:
-                    done[i] = True
-                else:
-                    out[i].append(int(prev[i]))
-        if done.all():
-            break
-    return out
 
 
 @torch.no_grad()
@@ -149,6 +115,33 @@ def select_train_rows(names, trunk, spec):
     names["train"] = names["train"][rows.start:rows.stop]
     for s in ("train", "train_flip"):
         trunk[s] = trunk[s][rows.start:rows.stop]
+
+
+def add_run_options(ap):
+    """The options of a run that both training scripts take: threads, seed, --smoke."""
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true",
+                    help="check the pipeline quickly: 2 steps per epoch, 50 dev images")
+
+
+def load_cache(cache, train_rows_spec, smoke, program):
+    """What both training scripts read from a prepare_data.py cache: the captions, the names
+    and trunk outputs of the train rows (cut to --train-rows; a bad selection exits with a
+    message naming `program`) and of the dev photos (50 with --smoke), and the dev references
+    in the form evaluate.evaluate takes. Returns (captions, names, trunk, dev_refs)."""
+    captions = json.load(open(os.path.join(cache, "captions.json")))
+    names = {s: json.load(open(os.path.join(cache, "names_%s.json" % s))) for s in ("train", "dev")}
+    trunk = {s: np.load(os.path.join(cache, "trunk_%s.npy" % s))
+             for s in ("train", "train_flip", "dev")}
+    try:
+        select_train_rows(names, trunk, train_rows_spec)
+    except ValueError as e:
+        sys.exit("%s: %s" % (program, e))
+    if smoke:
+        names["dev"] = names["dev"][:50]
+    dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
+    return captions, names, trunk, dev_refs
 
 
 def trunk_head_start(cache):
@@ -239,7 +232,7 @@ def save_epoch(out, decoder, encoder, opt, rng, order, config, vocab, state, cid
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
+    ap.add_argument("--cache", default=CACHE)
     ap.add_argument("--out", default=None, help="run folder (default: CACHE/run_xe)")
     ap.add_argument("--tflite", default=TFLITE)
     ap.add_argument("--epochs", type=int, default=6)
@@ -266,10 +259,7 @@ def main():
     ap.add_argument("--train-rows", default=None, metavar="START:END",
                     help="train on these rows of names_train.json only (Python slice bounds, "
                          "e.g. 0:5000); default all")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--smoke", action="store_true",
-                    help="check the pipeline quickly: 2 steps per epoch, 50 dev images")
+    add_run_options(ap)
     args = ap.parse_args()
     out = args.out or os.path.join(args.cache, "run_xe")
     os.makedirs(out, exist_ok=True)
@@ -279,19 +269,10 @@ def main():
 
     vocab = json.load(open(os.path.join(args.cache, "vocab.json")))
     word_id = {w: i for i, w in enumerate(vocab)}
-    captions = json.load(open(os.path.join(args.cache, "captions.json")))
-    names = {s: json.load(open(os.path.join(args.cache, "names_%s.json" % s))) for s in ("train", "dev")}
-    trunk = {s: np.load(os.path.join(args.cache, "trunk_%s.npy" % s))
-             for s in ("train", "train_flip", "dev")}
-    try:
-        select_train_rows(names, trunk, args.train_rows)
-    except ValueError as e:
-        sys.exit("train.py: %s" % e)
+    captions, names, trunk, dev_refs = load_cache(args.cache, args.train_rows, args.smoke,
+                                                  "train.py")
     encoded = {m: [[encode_caption(c, word_id, args.max_words, m) for c in captions["train"][n]]
                    for n in names["train"]] for m in (False, True)}
-    if args.smoke:
-        names["dev"] = names["dev"][:50]
-    dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
 
     # The trunk (by default blocks 0-12) is the same for both strides, so the cached trunk outputs
     # serve both. The cache says where it ends (prepare_data.py --head-start).

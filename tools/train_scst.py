@@ -25,7 +25,7 @@ Self-critical sequence training (Rennie et al. 2017, arXiv:1612.00563) with the 
 other samples" baseline (Luo 2020, arXiv:2003.09971): for every train image the decoder samples
 --samples captions from its own distribution; each caption's reward is its CIDEr-D against the
 image's 5 reference captions (document frequencies over the train references, the coco-caption
-definition in tools/evaluate.py); the baseline for a sample is the mean reward of the image's
+definition in captioner/evaluate.py); the baseline for a sample is the mean reward of the image's
 other samples (or, with --baseline greedy, the reward of the image's greedy caption, as in
 Rennie et al.). The loss is -(reward - baseline) * log p(caption), so captions that score better
 than the model's typical caption for that image become more likely.
@@ -38,7 +38,6 @@ After every epoch: greedy dev BLEU-4 / CIDEr-D, epoch_N.pt, last.pt (resumed by 
 is the epoch with the best dev CIDEr-D.
 """
 import argparse
-import json
 import math
 import os
 import random
@@ -48,13 +47,11 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import evaluate  # noqa: E402
-import reference  # noqa: E402
-import train  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
+import train
+from captioner import evaluate
+from captioner.decoder import masked_log_softmax
+from captioner.paths import CACHE
+from captioner.reference import beam_search, greedy
 
 END_MARK = "<end>"  # not a word any tokenised caption can contain
 MAX_STEPS = 20  # decoder steps per caption, <end> included: the C decoder's limit
@@ -115,7 +112,7 @@ def sample(decoder, a, samples, max_len=20):
     logp_sum = a.new_zeros(B)
     for t in range(max_len):
         logits, h, c, _, _ = decoder.step(a, att_a, decoder.embedding(prev), h, c)
-        logp = train.masked_log_softmax(logits, decoder.vocab_size)
+        logp = masked_log_softmax(logits)
         with torch.no_grad():
             prev = torch.multinomial(logp.exp(), 1).squeeze(1)
         logp_sum = logp_sum + logp.gather(1, prev.unsqueeze(1)).squeeze(1) * running
@@ -128,12 +125,11 @@ def sample(decoder, a, samples, max_len=20):
 
 def beam_captions(decoder, a, beam, max_len=MAX_STEPS):
     """The `beam` captions of each image's beam search, decoded exactly as the C program decodes
-    (src/beam.c through reference.Captioner.beam_search_batch: its length penalty and n-gram
+    (src/beam.c through captioner.reference.beam_search: its length penalty and n-gram
     blocking), under no_grad. a: (N, L, D). Returns, per image, a list of up to `beam`
     (tokens without <end>, finished) pairs, best first."""
-    searcher = reference.Captioner.for_decoder(decoder)
     return [[(h["tokens"], h["finished"]) for h in nbest[:beam]]
-            for nbest in searcher.beam_search_batch(a, beam, max_len)]
+            for nbest in beam_search(decoder, a, beam, max_len)]
 
 
 def caption_log_probs(decoder, a, captions):
@@ -150,7 +146,7 @@ def caption_log_probs(decoder, a, captions):
             tokens[i, k, :len(ids)] = torch.tensor(ids)
             lengths[i, k] = len(ids) - 1
     logits, targets, _ = decoder(a, tokens, lengths)
-    logp = train.masked_log_softmax(logits, decoder.vocab_size).gather(
+    logp = masked_log_softmax(logits).gather(
         1, targets.unsqueeze(1)).squeeze(1)
     owner = torch.repeat_interleave(torch.arange(N * K), lengths.flatten())
     return a.new_zeros(N * K).index_add(0, owner, logp).view(N, K)
@@ -176,10 +172,10 @@ def words_of(seq, vocab):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cache", default=os.path.join(HERE, "..", "cache"))
-    ap.add_argument("--init", default=os.path.join(HERE, "..", "cache", "run_xe", "best.pt"),
+    ap.add_argument("--cache", default=CACHE)
+    ap.add_argument("--init", default=os.path.join(CACHE, "run_xe", "best.pt"),
                     help="cross-entropy checkpoint (tools/train.py) to start from")
-    ap.add_argument("--out", default=os.path.join(HERE, "..", "cache", "run_scst"))
+    ap.add_argument("--out", default=os.path.join(CACHE, "run_scst"))
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=32, help="images per step")
     ap.add_argument("--samples", type=int, default=5, help="sampled captions per image")
@@ -202,10 +198,7 @@ def main():
                     help="train on these rows of names_train.json only (Python slice bounds, "
                          "e.g. 5000:6000, the rows the --init run did not see; the reward's "
                          "document frequencies then come from those rows); default all")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--smoke", action="store_true",
-                    help="check the pipeline quickly: 2 steps per epoch, 50 dev images")
+    train.add_run_options(ap)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(args.threads)
@@ -214,19 +207,10 @@ def main():
 
     init = torch.load(args.init)
     cfg, vocab = init["config"], init["vocab"]
-    captions = json.load(open(os.path.join(args.cache, "captions.json")))
-    names = {s: json.load(open(os.path.join(args.cache, "names_%s.json" % s))) for s in ("train", "dev")}
-    trunk = {s: np.load(os.path.join(args.cache, "trunk_%s.npy" % s))
-             for s in ("train", "train_flip", "dev")}
-    try:
-        train.select_train_rows(names, trunk, args.train_rows)
-    except ValueError as e:
-        sys.exit("train_scst.py: %s" % e)
+    captions, names, trunk, dev_refs = train.load_cache(args.cache, args.train_rows, args.smoke,
+                                                        "train_scst.py")
     train_refs = [captions["train"][n] for n in names["train"]]
     mirrored_refs = [[[train.MIRROR.get(w, w) for w in r] for r in refs] for refs in train_refs]
-    if args.smoke:
-        names["dev"] = names["dev"][:50]
-    dev_refs = {n: [" ".join(c) for c in captions["dev"][n]] for n in names["dev"]}
     reward = CiderReward(train_refs, end_mark=args.end_mark, leave_best_out=args.leave_best_out)
 
     encoder, decoder = train.models_from_checkpoint(init)
@@ -287,7 +271,7 @@ def main():
             greedy_r = None
             if args.baseline == "greedy":
                 greedy_r = torch.tensor([image_reward(j, seq) for j, seq in
-                                         enumerate(train.greedy(decoder, a, max_len=MAX_STEPS))])
+                                         enumerate(greedy(decoder, a, max_len=MAX_STEPS))])
             advantage = advantages(r, greedy_r).flatten()
             loss = -(advantage * logp).mean()
             opt.zero_grad()

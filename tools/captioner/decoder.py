@@ -20,6 +20,19 @@ import torch.nn.functional as F
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = [PAD, START, END, UNK]  # token ids 0..3 in every vocabulary
+# The same ids as the model file's header fields, for code that has a decoder but no file.
+SPECIAL_IDS = dict(token_pad=0, token_start=1, token_end=2, token_unk=3)
+# Decoding never emits <pad>, <start> or <unk> (the rule of src/beam.c).
+NEVER_EMITTED = ("token_pad", "token_start", "token_unk")
+
+
+def masked_log_softmax(logits, tokens=SPECIAL_IDS):
+    """log_softmax over the vocabulary, -inf for the NEVER_EMITTED ids in `tokens` (a dict
+    like SPECIAL_IDS, or a model file's config). The mask is added, not written into the
+    result, so that gradients flow through it (self-critical training)."""
+    mask = torch.zeros(logits.shape[-1])
+    mask[[tokens[k] for k in NEVER_EMITTED]] = float("-inf")
+    return F.log_softmax(logits, dim=-1) + mask
 
 
 class SoftAttentionDecoder(nn.Module):

@@ -1,5 +1,6 @@
 """MobileNetV2 1.0 (Sandler et al. 2018) in PyTorch, float, with TensorFlow 'SAME' padding,
-loaded from the ImageNet-trained uint8 TFLite file in ../shared/pretrained/mobilenet_v2.
+loaded from the ImageNet-trained uint8 TFLite file in ../shared/pretrained/mobilenet_v2
+(paths.TFLITE).
 
 The encoder stops at `Conv_1` (1x1 conv to 1280 channels + ReLU6): at 224x224 input it gives
 the 7x7x1280 feature map whose 49 cells are the annotation vectors a_i of Show, Attend and Tell.
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import tflite_reader as tfl
+from . import tflite_reader as tfl
 
 # (expansion t, output channels c, repeats n, first stride s): Table 2 of Sandler et al.
 INVERTED_RESIDUAL_SETTINGS = [

@@ -8,7 +8,7 @@ the format is documented in models/README.md ("File format"). All integers littl
               u32 token_pad, u32 token_start, u32 token_end, u32 token_unk,
               u64 table_offset, u64 vocab_offset, u64 vocab_bytes, u64 file_size,
               u32 encoder_output_stride (0 = 32, the plain encoder; 16 = the dilated last stage,
-              tools/mobilenet_v2.py), zero padding
+              mobilenet_v2.py), zero padding
   table       n_tensors entries of 128 bytes: char name[64] (NUL-padded), u32 dtype (0 = float32),
               u32 ndim (1..4), u32 shape[4] (unused dims 0), u64 offset, u64 nbytes, zero padding
   vocabulary  vocab_size NUL-terminated UTF-8 words in token-id order
