@@ -72,6 +72,7 @@ class WordNet:
                 s = parse_data_line(line)
                 self.synsets[s.offset] = s
         self.index = {}  # lemma (lowercase, underscores) -> [offsets], most frequent sense first
+        self.tagged = {}  # lemma -> tagsense_cnt: how many of the first senses are frequency-ordered
         with open(os.path.join(folder, "index.noun"), encoding="utf-8") as f:
             for line in f:
                 if line.startswith("  "):
@@ -79,6 +80,7 @@ class WordNet:
                 t = line.split()
                 synset_cnt, p_cnt = int(t[2]), int(t[3])
                 self.index[t[0]] = [int(o) for o in t[6 + p_cnt: 6 + p_cnt + synset_cnt]]
+                self.tagged[t[0]] = int(t[5 + p_cnt])
         self.exceptions = {}  # base form -> [irregular inflected forms] (plurals)
         with open(os.path.join(folder, "noun.exc"), encoding="utf-8") as f:
             for line in f:
