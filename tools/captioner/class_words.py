@@ -7,30 +7,35 @@ reviewed override table tools/data/class_word_overrides.tsv.
 The rule, for a class synset C (WordNet 3.0 noun, the ImageNet wnid):
 
 1. Exclusion by kind. C is excluded when it is (a hyponym of)
-   - clothing, footwear, headdress, jewelry or a worn accessory (EXCLUDE_WORN): on the photos that
-     matter (people) the caption's subject is the person, and a tagger that sees "jersey" or
-     "sunglasses" must not turn "a man in a red shirt" into "a jersey";
-   - a geological formation, a shop, a room or a place/establishment (EXCLUDE_SCENE): these are
-     the scene, not an object ("a dog on the seashore" is right without saying "seashore").
+   - clothing, footwear, headdress, jewelry, a worn accessory, body armour, a mask, spectacles or
+     a watch (EXCLUDE_WORN): on the photos that matter (people) the caption's subject is the
+     person, and a tagger that sees "jersey" or "sunglasses" must not turn "a man in a red shirt"
+     into "a jersey";
+   - a geological formation, a shop, a room, a restaurant or a geographic point (EXCLUDE_SCENE):
+     these are the scene, not an object ("a dog on the seashore" is right without "seashore").
 2. The basic-level walk. Starting at C itself, then its hypernyms nearest first (breadth first
    over WordNet's hypernym graph), take the first synset with a lemma on the hand-picked
-   BASIC_WORDS list ("cat", "dog", "owl", "bird", "bike", "car", "hot dog", ...). Words a
-   person says for the class itself are on the list too ("lion", "goldfish", "umbrella" is not
-   needed: see 3), so a tabby is "cat", a Labrador retriever "dog", a great grey owl "owl" (not
-   "bird": owl is nearer), a mountain bike "bike" (bicycle's lemma "bike" is on the list).
-   A candidate word is skipped (the walk goes on upwards) when it is *ambiguous for this class*:
-   the word's first lowercase WordNet sense in a concrete category (animal, artifact, food, plant,
-   person, body, natural object) is neither C nor one of C's hypernyms nor one of C's hyponyms.
-   WordNet lists senses most frequent first, so this is "a reader would take the word in another
-   sense": the crane bird is "bird" (crane's first concrete sense is the machine), the kite bird
-   "hawk", the boxer dog "dog".
-3. Own name. With no basic-level word on the way up, the class's own first lemma that is a
-   common noun (lowercase, no digits) is used, backed off to its head noun when the lemma is a
-   multi-word compound whose last word is a lemma of one of C's hypernyms ("wooden spoon" ->
-   "spoon", "sports car" -> "car"). If that word is ambiguous for C (as in 2), C is excluded
-   ("ambiguous").
+   BASIC_WORDS list ("cat", "dog", "owl", "bird", "bike", "car", "hot dog", ...); a few words
+   count only in the sense meant (PINNED: "tank" the army tank, not a water tank). Names a person
+   uses for the class itself are on the list too ("lion", "goldfish"), so a tabby is "cat", a
+   Labrador retriever "dog", a great grey owl "owl" (not "bird": owl is nearer), a mountain bike
+   "bike" (bicycle's lemma "bike" is on the list), a hotdog "hot dog".
+   A candidate word is skipped (the walk goes on upwards) when it is *ambiguous for C*
+   (is_ambiguous): the word's most frequent sense, as far as WordNet's sense-tagged counts order
+   the senses (index.noun's tagsense_cnt; untagged senses carry no frequency order), is another
+   kind of concrete thing than C (CONCRETE_KINDS: organism-or-food, artifact, body part, natural
+   object; person senses are ignored as figures of speech: "tiger", "whale") and outside C's
+   family (C, its hypernyms and hyponyms). "mouse" for the computer mouse is ambiguous (its first
+   sense is the animal); "banana" for the fruit is not (plant and fruit are one kind).
+3. Own name. With no basic-level word on the way up, C's common-noun lemmas (lowercase, no
+   digits) are tried in WordNet's order, each first backed off to its head noun when it is a
+   compound whose last word is a lemma of one of C's hypernyms and not too general alone
+   (NO_BACKOFF: machine, light, cover, ...): "wooden spoon" -> "spoon", but "sewing machine"
+   stays. The first candidate that is not ambiguous for C (as in 2) is the word ("computer mouse",
+   not "mouse"); if all are, C is excluded ("ambiguous").
 4. The reviewed override table has the last word: a row replaces the rule's word (with a comment
-   why: "cock" -> "rooster", "hen" -> "chicken") or excludes the class with a reason.
+   why: "cock" -> "rooster", "ice lolly" -> "popsicle") or excludes the class with a reason ("bow":
+   ambiguous; "library": a scene; "bib", "cloak": worn).
 
 Plurals (of the last word of a compound): the overrides' column, else PLURAL_SAME (fish, sheep,
 deer: the plural a caption uses), PLURAL_WORDS (fungi), -man -> -men, WordNet's noun.exc
