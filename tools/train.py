@@ -76,7 +76,8 @@ def make_batch(trunk, trunk_mirrored, images, encoded, rng):
 
 @torch.no_grad()
 def dev_scores(encoder, decoder, trunk, names, refs, vocab):
-    """Greedy dev captions scored with the project's evaluator (coco-caption definitions).
+    """Greedy dev captions (the reference beam search at beam 1, without n-gram blocking)
+    scored with the project's evaluator (coco-caption definitions).
     The decoder's train/eval mode is restored afterwards."""
     was_training = decoder.training
     decoder.eval()
