@@ -17,6 +17,9 @@ try:
     from captioner.image import load_rgb
     from captioner.paths import ASSETS, DEFAULT_MODEL, TFLITE
 except ImportError as e:
+    if (e.name or "").split(".")[0] in ("captioner", "train", "train_scst", "average_checkpoints"):
+        sys.exit("FAIL: %s: the project's Python is not importable (meson test sets "
+                 "PYTHONPATH=tools; by hand: PYTHONPATH=tools %s)" % (e, sys.argv[0]))
     print("SKIP: %s (install python3-torch to run this test)" % e)
     sys.exit(77)
 from captioner import wordnet  # noqa: E402
