@@ -31,17 +31,15 @@ import unittest
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
+from optional_deps import skip_or_fail
+
 try:
     import numpy as np
     import torch
     from captioner import mobilenet_v2, model_file, reference
     from captioner.image import load_rgb
 except ImportError as e:
-    if (e.name or "").split(".")[0] in ("captioner", "train", "train_scst", "average_checkpoints"):
-        sys.exit("FAIL: %s: the project's Python is not importable (meson test sets "
-                 "PYTHONPATH=tools; by hand: PYTHONPATH=tools %s)" % (e, sys.argv[0]))
-    print("SKIP: %s (install python3-torch to run this test)" % e)
-    sys.exit(77)
+    skip_or_fail(e)
 
 if len(sys.argv) != 6:
     sys.exit(__doc__)

@@ -4,6 +4,7 @@
  * The expected pixels were computed in Python (Pillow's JPEG decode and resize, the
  * documented PNG rules), so a pass means "same bytes the training pipeline saw". */
 #include "caption.h"
+#include "check.h"
 #include "common/hash.h"
 
 #include <stdarg.h>
@@ -11,29 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int n_passed, n_failed;
-
-static void check(int ok, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void check(int ok, const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (ok) {
-        n_passed++;
-        return;
-    }
-    n_failed++;
-    printf("%s:%d: ", file, line);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-}
-
-#define CHECK(cond, ...) check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
 static const char *fixtures_dir, *assets_dir;
 
@@ -381,6 +359,5 @@ int main(int argc, char **argv)
     test_bad_inputs();
     test_arguments();
 
-    printf("%d passed, %d failed\n", n_passed, n_failed);
-    return n_failed ? 1 : 0;
+    return check_summary();
 }

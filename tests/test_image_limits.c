@@ -6,6 +6,7 @@
  *
  * usage: test_image_limits */
 #include "caption.h"
+#include "check.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,29 +15,6 @@
 
 #include <jpeglib.h>
 #include <png.h>
-
-static int n_passed, n_failed;
-
-static void check(int ok, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void check(int ok, const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (ok) {
-        n_passed++;
-        return;
-    }
-    n_failed++;
-    printf("%s:%d: ", file, line);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-}
-
-#define CHECK(cond, ...) check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
 enum { SIDE = 2048 }; /* 4 megapixels: large enough that the ratios are the codecs' best */
 
@@ -190,6 +168,5 @@ int main(void)
     check_refused("JPEG with 127 scans", scans.data, scans.size, "more than 100 scans");
     free(scans.data);
 
-    printf("%d passed, %d failed\n", n_passed, n_failed);
-    return n_failed ? 1 : 0;
+    return check_summary();
 }

@@ -11,17 +11,15 @@ import os
 import sys
 import unittest
 
+from optional_deps import skip_or_fail
+
 try:
     import torch
     from captioner import mobilenet_v2, model_file, tagger
     from captioner.image import load_rgb
     from captioner.paths import ASSETS, DEFAULT_MODEL, TFLITE
 except ImportError as e:
-    if (e.name or "").split(".")[0] in ("captioner", "train", "train_scst", "average_checkpoints"):
-        sys.exit("FAIL: %s: the project's Python is not importable (meson test sets "
-                 "PYTHONPATH=tools; by hand: PYTHONPATH=tools %s)" % (e, sys.argv[0]))
-    print("SKIP: %s (install python3-torch to run this test)" % e)
-    sys.exit(77)
+    skip_or_fail(e)
 from captioner import wordnet  # noqa: E402
 
 for need in (TFLITE, os.path.join(wordnet.WORDNET_DIR, "data.noun")):

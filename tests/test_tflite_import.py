@@ -10,17 +10,15 @@ import os
 import sys
 import unittest
 
+from optional_deps import skip_or_fail
+
 try:
     import numpy as np
     import torch
     from captioner import mobilenet_v2
     from captioner.paths import TFLITE
 except ImportError as e:
-    if (e.name or "").split(".")[0] in ("captioner", "train", "train_scst", "average_checkpoints"):
-        sys.exit("FAIL: %s: the project's Python is not importable (meson test sets "
-                 "PYTHONPATH=tools; by hand: PYTHONPATH=tools %s)" % (e, sys.argv[0]))
-    print("SKIP: %s (install python3-torch to run this test)" % e)
-    sys.exit(77)
+    skip_or_fail(e)
 PRETRAINED = os.path.dirname(TFLITE)
 if not os.path.isdir(PRETRAINED):
     print("SKIP: %s not found" % PRETRAINED)
