@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Batch captioning (issue 4): folders, stdin lists, formats, -j, --shard, --resume, signals.
+"""Batch captioning: folders, stdin lists, formats, -j, --shard, --resume, signals.
 
 usage: test_batch.py CAPTION_EXE MODEL ASSETS_DIR
 Fixtures are built in a temporary folder from the photos in ASSETS_DIR. Expected captions are
@@ -49,7 +49,7 @@ class Batch(unittest.TestCase):
             assert r.returncode == 0, r.stderr
             cls.caption[name] = r.stdout.rstrip("\n")
 
-        # The folder of issue 4: nested photos, symlink loops, non-images, broken images.
+        # A realistic folder: nested photos, symlink loops, non-images, broken images.
         root = cls.root = os.path.join(cls.tmp.name, "photos")
         os.makedirs(os.path.join(root, "a", "b", "c"))
         cls.copy("pets.jpg", "a/pets.jpg")

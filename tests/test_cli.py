@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The `caption` CLI contract (issue 2): output formats, exit status, and bad files.
+"""The `caption` CLI contract: output formats, exit status, and bad files.
 
 usage: test_cli.py CAPTION_EXE MODEL GOLDEN_DIR ASSETS_DIR
 Expected captions come from tests/fixtures/golden (made by tests/fixtures/make_goldens.py from the

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The attention viewer and figure (issue 5), through tests/view_driver.
+"""The attention viewer and figure, through tests/view_driver.
 
 usage: test_viewer.py figure|window VIEW_DRIVER MODEL ASSETS_DIR CAPTION_EXE
 
