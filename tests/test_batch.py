@@ -469,6 +469,34 @@ class Batch(unittest.TestCase):
             with open(out) as f:
                 self.assertEqual([x["path"] for x in jsonl(f.read())], self.many_paths)
 
+    def test_model_file_truncated_under_a_running_job(self):
+        """A training run exporting over the model a job has mapped: error records for the
+        images in flight, whole records before them, exit 1 with one line; never SIGBUS."""
+        model = self.out("changing-model.bin")
+        shutil.copy(MODEL, model)
+        out = self.fresh_out("model-changed.jsonl")
+        many = [self.many] * 10  # 200 images: still running when the file is cut
+        args = [EXE, "--model", model, "--format", "jsonl", "-j", "2", "-q", "-o", out, *many]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.wait_for_records(proc, out, 2)
+        os.truncate(model, os.path.getsize(model) // 5)
+        _, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 1, err)  # not -SIGBUS
+        self.assertIn("%s: the model file changed while in use" % model, err.decode())
+        with open(out) as f:
+            text = f.read()
+        recs = jsonl(text)  # whole records only
+        self.assertTrue(text.endswith("\n"))
+        self.assertLess(len(recs), 200)
+        failed = [x for x in recs if "error" in x]
+        self.assertTrue(failed, "no error record for the images in flight")
+        self.assertLessEqual(len(failed), 2)  # only the images in flight (-j 2)
+        for rec in failed:
+            self.assertEqual(rec["error"], "not captioned: the model file changed while in use")
+        for rec in recs:
+            if "caption" in rec:
+                self.assertEqual(rec["caption"], self.caption[os.path.basename(rec["path"])])
+
     # ----------------------------------------------------- progress and usage --
 
     def run_with_tty_stderr(self, *args):

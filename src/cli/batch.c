@@ -7,6 +7,7 @@
  * ahead of the writer, which bounds memory however slow one image is. */
 #include "batch.h"
 #include "common/clock.h"
+#include "model_guard.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -35,6 +36,41 @@ typedef struct batch {
     int stop;
 } batch;
 
+/* One image's work, run under the model guard: its objects live in the caller's frame so
+ * that an interrupted run leaves them readable (and unfreed). */
+typedef struct item_work {
+    const batch *b;
+    const input_item *it;
+    slot *s;
+    cap_image img;
+    cap_result res;
+} item_work;
+
+static void caption_work(void *arg)
+{
+    item_work *w = arg;
+    record *r = &w->s->rec;
+    cap_error err = {0};
+    if (cap_image_load_file(w->it->path, &w->img, &err) != CAP_OK ||
+        (r->width = w->img.width, r->height = w->img.height,
+         cap_caption_image(w->b->model, &w->img, w->b->options, &w->res, &err) != CAP_OK)) {
+        snprintf(w->s->error, sizeof w->s->error, "%s", err.message);
+        return;
+    }
+    const cap_caption *c = &w->res.captions[0];
+    size_t need = cap_caption_text(w->b->model, c, NULL, 0) + 1;
+    char *text = malloc(need);
+    if (!text) {
+        snprintf(w->s->error, sizeof w->s->error, "out of memory");
+        return;
+    }
+    cap_caption_text(w->b->model, c, text, need);
+    r->caption = text;
+    r->n_tokens = c->n_tokens;
+    r->logprob = c->logprob;
+    r->finished = c->finished;
+}
+
 /* Runs without the lock: reads only immutable data and writes only its own slot. */
 static void caption_item(const batch *b, const input_item *it, slot *s)
 {
@@ -42,31 +78,18 @@ static void caption_item(const batch *b, const input_item *it, slot *s)
     record *r = &s->rec;
     memset(r, 0, sizeof *r);
     r->path = it->path;
-    cap_error err = {0};
-    cap_image img = {0};
-    cap_result res = {0};
+    item_work w = {.b = b, .it = it, .s = s};
     if (it->error) {
         snprintf(s->error, sizeof s->error, "%s", it->error);
-    } else if (cap_image_load_file(it->path, &img, &err) != CAP_OK ||
-               (r->width = img.width, r->height = img.height,
-                cap_caption_image(b->model, &img, b->options, &res, &err) != CAP_OK)) {
-        snprintf(s->error, sizeof s->error, "%s", err.message);
+    } else if (model_guard_tripped() || model_guard_run(caption_work, &w) != 0) {
+        snprintf(s->error, sizeof s->error, "not captioned: the model file changed while in use");
+        r->caption = NULL; /* never set by an interrupted caption_work */
     } else {
-        const cap_caption *c = &res.captions[0];
-        size_t need = cap_caption_text(b->model, c, NULL, 0) + 1;
-        if ((r->caption = malloc(need)) != NULL) {
-            cap_caption_text(b->model, c, r->caption, need);
-            r->n_tokens = c->n_tokens;
-            r->logprob = c->logprob;
-            r->finished = c->finished;
-        } else {
-            snprintf(s->error, sizeof s->error, "out of memory");
-        }
+        cap_result_free(&w.res);
+        cap_image_free(&w.img);
     }
     if (!r->caption)
         r->error = s->error;
-    cap_result_free(&res);
-    cap_image_free(&img);
     r->ms = 1000.0 * (clock_seconds() - t0);
 }
 
@@ -77,8 +100,8 @@ static void *worker(void *arg)
     for (;;) {
         while (!b->stop && b->next_claim < b->in->n && b->next_claim >= b->next_write + b->window)
             pthread_cond_wait(&b->space_cv, &b->mu);
-        if (b->stop || b->next_claim >= b->in->n)
-            break;
+        if (b->stop || b->next_claim >= b->in->n || model_guard_tripped())
+            break; /* a model that changed under the run fails every image: start none */
         size_t i = b->next_claim++;
         slot *s = &b->ring[i % b->window];
         pthread_mutex_unlock(&b->mu);
@@ -186,9 +209,10 @@ static void write_in_order(batch *b, sink *out, progress *prog,
                 break; /* the sink is broken: write nothing more, just let workers end */
             continue;
         }
-        if (!b->stop && *signalled) {
+        if (!b->stop && (*signalled || model_guard_tripped())) {
             b->stop = 1;
-            stats->stopped = 1;
+            stats->stopped = *signalled != 0;
+            stats->model_changed = model_guard_tripped();
             pthread_cond_broadcast(&b->space_cv);
         }
         if (b->stop && b->next_write >= b->next_claim)
@@ -230,6 +254,8 @@ int batch_run(const cap_model *model, const cap_options *options, const input_li
         pthread_join(tids[i], NULL);
     if (*signalled)
         stats->stopped = 1;
+    if (model_guard_tripped())
+        stats->model_changed = 1;
     free(tids);
     batch_destroy(&b);
     return 0;

@@ -13,13 +13,17 @@ typedef struct batch_stats {
     size_t failed;    /* of which errors */
     int write_failed; /* the sink could not be written; the run stopped */
     int stopped;      /* *signalled was seen: the run stopped early */
+    int model_changed; /* the model file changed under the run (model_guard.h): it stopped
+                          early, the images in flight recorded as errors */
 } batch_stats;
 
 /*
  * Caption inputs->items with `jobs` threads sharing `model`. Records reach `out` strictly in
  * input order, each as soon as it and all before it are done; failures also print
  * "caption: PATH: reason" on stderr. Once *signalled is set no new image starts; those in
- * flight finish and are written, so the output ends on a whole record.
+ * flight finish and are written, so the output ends on a whole record. Likewise once the
+ * model file changes under the run (model_guard.h), except that the images in flight end as
+ * error records.
  * Returns -1 if not even one thread could be started (message printed), else 0.
  */
 int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,

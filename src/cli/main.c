@@ -18,6 +18,7 @@
 #include "caption.h"
 #include "common/blas_kernels.h"
 #include "inputs.h"
+#include "model_guard.h"
 #include "options.h"
 #include "output.h"
 #include "progress.h"
@@ -97,6 +98,35 @@ static int run_viewer(const cap_model *model, const cli_options *opt)
     return rc;
 }
 
+/* Workers x BLAS threads = cores. Decoding, resizing, depthwise convolutions and the
+ * decoder's small matrices are serial within an image, so parallelism across images wins
+ * (docs/batch.md, "Threads", has the measurements); a single image still gets every core
+ * through BLAS. Sets OpenBLAS's threads; returns the number of workers. */
+static int plan_threads(const cli_options *opt, size_t n_inputs)
+{
+    const int cores = count_cores();
+    int jobs = opt->jobs > 0 ? opt->jobs : cores;
+    if ((size_t)jobs > n_inputs)
+        jobs = n_inputs > 0 ? (int)n_inputs : 1;
+    const int blas_threads =
+        opt->blas_threads > 0 ? opt->blas_threads : (cores / jobs > 1 ? cores / jobs : 1);
+    openblas_set_num_threads(blas_threads);
+    return jobs;
+}
+
+/* The process's exit status after a batch (and the message of a model that changed). */
+static int exit_status(const cli_options *opt, int rc, const batch_stats *stats)
+{
+    if (stats->model_changed) {
+        fprintf(stderr, "caption: %s: the model file changed while in use; stopped (the "
+                        "records written are whole)\n", opt->model_path);
+        return 1;
+    }
+    if (stats->stopped)
+        return EXIT_INTERRUPTED;
+    return rc != 0 || stats->write_failed || stats->failed > 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_options opt;
@@ -131,18 +161,7 @@ int main(int argc, char **argv)
         return interrupted ? EXIT_INTERRUPTED : 1;
     }
 
-    /* Workers x BLAS threads = cores. Decoding, resizing, depthwise convolutions and the
-     * decoder's small matrices are serial within an image, so parallelism across images
-     * wins (docs/batch.md, "Threads", has the measurements); a single image still gets
-     * every core through BLAS. */
-    const int cores = count_cores();
-    int jobs = opt.jobs > 0 ? opt.jobs : cores;
-    if ((size_t)jobs > inputs.n)
-        jobs = inputs.n > 0 ? (int)inputs.n : 1;
-    const int blas_threads =
-        opt.blas_threads > 0 ? opt.blas_threads : (cores / jobs > 1 ? cores / jobs : 1);
-    openblas_set_num_threads(blas_threads);
-
+    const int jobs = plan_threads(&opt, inputs.n);
     if (interrupted) { /* before -o FILE is truncated or appended to */
         inputs_free(&inputs);
         cap_model_free(model);
@@ -161,6 +180,7 @@ int main(int argc, char **argv)
     progress_init(&prog, !opt.quiet && !inputs.single_image && isatty(STDERR_FILENO), inputs.n);
 
     catch_signals(1);
+    model_guard_install(opt.model_path);
     batch_stats stats;
     int rc = batch_run(model, &opt.caption, &inputs, jobs, &out, &prog, &interrupted, &stats);
     progress_finish(&prog, stats.written, stats.failed);
@@ -169,7 +189,5 @@ int main(int argc, char **argv)
     inputs_free(&inputs);
     cap_model_free(model);
 
-    if (stats.stopped)
-        return EXIT_INTERRUPTED;
-    return rc != 0 || stats.write_failed || stats.failed > 0 ? 1 : 0;
+    return exit_status(&opt, rc, &stats);
 }

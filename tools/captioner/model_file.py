@@ -14,6 +14,7 @@ the format is documented in models/README.md ("File format"). All integers littl
   vocabulary  vocab_size NUL-terminated UTF-8 words in token-id order
   tensors     each at a 64-byte aligned offset, row-major (C order)
 """
+import os
 import struct
 
 import numpy as np
@@ -73,13 +74,24 @@ def write_model(path, config, vocab, tensors):
                          *[config[k] for k in CONFIG_KEYS],
                          table_offset, vocab_offset, len(vocab_blob), file_size,
                          STRIDE_FIELD[stride])
-    with open(path, "wb") as f:
-        f.write(header.ljust(HEADER_SIZE, b"\0"))
-        f.write(b"".join(entries))
-        f.write(vocab_blob)
-        for off, blob in blobs:
-            f.write(b"\0" * (off - f.tell()))
-            f.write(blob)
+    # A new file renamed into place, never the old one rewritten: a `caption` job that has
+    # the old file mapped keeps reading it whole, and a reader never sees half a file.
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        with open(tmp, "wb") as f:
+            f.write(header.ljust(HEADER_SIZE, b"\0"))
+            f.write(b"".join(entries))
+            f.write(vocab_blob)
+            for off, blob in blobs:
+                f.write(b"\0" * (off - f.tell()))
+                f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def read_model(path):
