@@ -191,11 +191,16 @@ static int start_workers(batch *b, pthread_t *tids)
     return started;
 }
 
+/* After Ctrl-C or SIGTERM, how long the images in flight may take to finish and be written;
+ * past it they are abandoned, so that a stop always ends the process within a second. */
+#define STOP_GRACE_S 0.8
+
 /* The main thread's loop: write records in input order as workers finish them, until all
  * are written, the sink breaks, or a signal stops the batch. Called and returns locked. */
 static void write_in_order(batch *b, sink *out, progress *prog,
                            const volatile sig_atomic_t *signalled, batch_stats *stats)
 {
+    double stop_at = 0.0;
     while (b->next_write < b->in->n) {
         slot *s = &b->ring[b->next_write % b->window];
         if (s->done) {
@@ -213,10 +218,17 @@ static void write_in_order(batch *b, sink *out, progress *prog,
             b->stop = 1;
             stats->stopped = *signalled != 0;
             stats->model_changed = model_guard_tripped();
+            stop_at = clock_seconds();
             pthread_cond_broadcast(&b->space_cv);
         }
         if (b->stop && b->next_write >= b->next_claim)
             break; /* nothing in flight: everything claimed has been written */
+        if (stats->stopped && clock_seconds() - stop_at > STOP_GRACE_S) {
+            /* An image that ignores the stop (a decoder or BLAS stuck, e.g. retrying an
+             * allocation under an address-space limit): give up on what is in flight. */
+            stats->abandoned = b->next_claim - b->next_write;
+            break;
+        }
         /* Wakes up on its own every 100 ms: a signal handler cannot signal a condition
          * variable, and the progress bar's rate and ETA move even when no image finishes. */
         struct timespec deadline;
@@ -233,30 +245,39 @@ int batch_run(const cap_model *model, const cap_options *options, const input_li
               batch_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
-    batch b = {.model = model, .options = options, .in = inputs, .jobs = jobs};
-    if (batch_init(&b) != 0)
+    /* On the heap: after a stop whose in-flight images do not finish in time, the workers
+     * still running keep using it, and it is deliberately never freed. */
+    batch *b = calloc(1, sizeof *b);
+    if (!b || (*b = (batch){.model = model, .options = options, .in = inputs, .jobs = jobs},
+               batch_init(b) != 0)) {
+        free(b);
         return -1;
+    }
     pthread_t *tids = calloc((size_t)jobs, sizeof *tids);
-    const int started = start_workers(&b, tids);
+    const int started = start_workers(b, tids);
     if (started == 0) {
         free(tids);
-        batch_destroy(&b);
+        batch_destroy(b);
+        free(b);
         return -1;
     }
 
     progress_update(prog, 0, 0, 1);
-    pthread_mutex_lock(&b.mu);
-    write_in_order(&b, out, prog, signalled, stats);
-    b.stop = 1;
-    pthread_cond_broadcast(&b.space_cv);
-    pthread_mutex_unlock(&b.mu);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    pthread_mutex_lock(&b->mu);
+    write_in_order(b, out, prog, signalled, stats);
+    b->stop = 1;
+    pthread_cond_broadcast(&b->space_cv);
+    pthread_mutex_unlock(&b->mu);
     if (*signalled)
         stats->stopped = 1;
     if (model_guard_tripped())
         stats->model_changed = 1;
+    if (stats->abandoned > 0)
+        return 0; /* workers stuck in an image: the caller ends the process without them */
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
     free(tids);
-    batch_destroy(&b);
+    batch_destroy(b);
+    free(b);
     return 0;
 }

@@ -15,6 +15,8 @@ typedef struct batch_stats {
     int stopped;      /* *signalled was seen: the run stopped early */
     int model_changed; /* the model file changed under the run (model_guard.h): it stopped
                           early, the images in flight recorded as errors */
+    size_t abandoned;  /* after a stop, images still in flight past the grace time: not
+                          written, their workers still running (see batch_run) */
 } batch_stats;
 
 /*
@@ -24,6 +26,9 @@ typedef struct batch_stats {
  * flight finish and are written, so the output ends on a whole record. Likewise once the
  * model file changes under the run (model_guard.h), except that the images in flight end as
  * error records.
+ * An image still in flight 0.8 s after the stop is abandoned (stats->abandoned): then
+ * batch_run returns without joining its workers, and the caller must end the process with
+ * _exit() after closing `out`, leaving `model` and `inputs` alone.
  * Returns -1 if not even one thread could be started (message printed), else 0.
  */
 int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,

@@ -114,6 +114,17 @@ static int plan_threads(const cli_options *opt, size_t n_inputs)
     return jobs;
 }
 
+/* End the process now, leaving worker threads stuck in an image: _exit, because exit() would
+ * run OpenBLAS's destructor, which waits for threads that may never return. The records
+ * written are whole; --resume captions the abandoned images. */
+static _Noreturn void abandon(size_t n)
+{
+    fprintf(stderr, "caption: stopped; %zu image%s in flight did not finish and %s not "
+                    "recorded\n", n, n == 1 ? "" : "s", n == 1 ? "was" : "were");
+    fflush(NULL);
+    _exit(EXIT_INTERRUPTED);
+}
+
 /* The process's exit status after a batch (and the message of a model that changed). */
 static int exit_status(const cli_options *opt, int rc, const batch_stats *stats)
 {
@@ -186,6 +197,8 @@ int main(int argc, char **argv)
     progress_finish(&prog, stats.written, stats.failed);
     if (sink_close(&out) != 0)
         rc = -1;
+    if (stats.abandoned > 0)
+        abandon(stats.abandoned); /* does not return */
     inputs_free(&inputs);
     cap_model_free(model);
 
