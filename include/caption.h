@@ -176,10 +176,21 @@ typedef struct cap_options {
     int no_repeat_ngram;  /* 0 = off, else >= 2: a word that would complete an n-gram (of n
                              words) that the caption already holds is never chosen, e.g. with
                              2 "a man riding a bike on a bike" cannot be produced. Default 2. */
+    int max_tags;         /* 0..CAP_MAX_TAGS: how many tags (cap_result.tags) to report. 0 does
+                             not run the tagger at all: no tags and no constraint, the plain
+                             search (and the speed) of a model without a tagger. Default 5. */
+    float tag_threshold;  /* The caption must name the tagger's most probable word when that
+                             word's probability (summed over the classes it names) is >= this
+                             (constrained beam search, see cap_caption_image); > 1 never
+                             constrains, tags are still reported. Finite, >= 0. Default
+                             CAP_DEFAULT_TAG_THRESHOLD, chosen on dev data (models/README.md). */
 } cap_options;
 
-/* The defaults: beam_size 3, max_len 20, length_penalty 0.7, no_repeat_ngram 2, chosen on the
- * Flickr8k dev split (models/README.md). */
+#define CAP_MAX_TAGS 20
+#define CAP_DEFAULT_TAG_THRESHOLD 0.5f
+
+/* The defaults: beam_size 3, max_len 20, length_penalty 0.7, no_repeat_ngram 2, max_tags 5,
+ * tag_threshold CAP_DEFAULT_TAG_THRESHOLD, chosen on dev data (models/README.md). */
 CAP_API cap_options cap_options_default(void);
 
 /* One caption (one beam hypothesis). */
@@ -194,21 +205,50 @@ typedef struct cap_caption {
     float *beta;      /* [n_tokens] gating scalar beta_t in (0, 1) (section 4.2.1) */
 } cap_caption;
 
+/* One tag: an ImageNet class the tagger (the pretrained MobileNetV2 classifier) sees. */
+typedef struct cap_tag {
+    int class_index;   /* ImageNet class 0..999 (the tagger's output row - 1) */
+    const char *label; /* its ImageNet label ("tabby, tabby cat"), owned by the model */
+    const char *word;  /* the word a caption uses for it ("cat"), owned by the model; NULL when
+                          the class is never put into a caption (worn things, scenes,
+                          ambiguous names: tools/captioner/class_words.py) */
+    float prob;        /* softmax probability over the tagger's 1,001 outputs */
+} cap_tag;
+
 /* The n-best list of one image, best first: finished captions by decreasing
  * logprob / (n_tokens + 1)^length_penalty, then unfinished ones by decreasing logprob. */
 typedef struct cap_result {
     int n_captions;
     cap_caption *captions;
     int grid_rows, grid_cols; /* L = grid_rows * grid_cols */
+    int n_tags;        /* min(max_tags, classes); 0 when the model has no tagger (a version-1
+                          file) or max_tags is 0 */
+    cap_tag *tags;     /* [n_tags] by decreasing prob (ties: lower class first) */
+    int forced_word;   /* token id of the word (singular) every returned caption contains (it
+                          or its plural), or -1 when the search was not constrained */
+    float forced_prob; /* the forced word's probability (its classes' summed prob), else 0 */
 } cap_result;
 
 /*
  * Caption one image of any size: squash to 224x224 (cap_image_resize), run the encoder,
  * then beam search over decoder steps. If no hypothesis reaches <end> within max_len words,
  * the best unfinished hypothesis is returned (finished = 0), so n_captions >= 1 on success.
+ *
+ * Tags (a version-2 model file with a tagger, max_tags > 0): the tagger runs on the encoder's
+ * shared trunk and gives the ImageNet classes' probabilities; the max_tags best are returned.
+ * A word's probability is the sum over the classes it names ("cat": tabby, tiger cat, ...).
+ * When the most probable word's is >= tag_threshold, the search is constrained
+ * (Anderson et al. 2017, "Guided Open Vocabulary Image Captioning with Constrained Beam
+ * Search", with one disjunctive constraint {word, its plural}): two beams of beam_size run
+ * in lockstep, one for hypotheses without the word, one for those with it; the n-best list is
+ * the second beam's, and "a"/"an" before the word agrees with it. When that beam finishes no
+ * caption within max_len, the result is the unconstrained search's (forced_word = -1).
+ * Without a confident tag the captions are exactly those of the plain search.
+ *
  * Thread-safe for a shared model. *out must be released with cap_result_free.
  * Errors: CAP_ERR_ARG (NULL, beam_size < 1, max_len < 1, length_penalty < 0 or not finite,
- * no_repeat_ngram < 0 or 1, empty image), CAP_ERR_NOMEM.
+ * no_repeat_ngram < 0 or 1, max_tags outside 0..CAP_MAX_TAGS, tag_threshold < 0 or not
+ * finite, empty image), CAP_ERR_NOMEM.
  */
 CAP_API cap_status cap_caption_image(const cap_model *model, const cap_image *image,
                                      const cap_options *options, cap_result *out,

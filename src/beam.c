@@ -204,6 +204,7 @@ cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options
     cap_decoder_step_buf buf = {0};
     cap_status st = CAP_OK;
     memset(out, 0, sizeof *out);
+    out->forced_word = -1;
 
     s.best = malloc(sizeof(candidate) * (size_t)s.k);
     s.done = calloc((size_t)s.k, sizeof(cap_caption));
@@ -255,7 +256,7 @@ cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options
 cleanup:
     if (st != CAP_OK)
         cap_result_free(out);
-    cap_result unreturned = {s.n_done, s.done, 0, 0}; /* finished hypotheses not moved to out */
+    cap_result unreturned = {.n_captions = s.n_done, .captions = s.done}; /* finished hypotheses not moved to out */
     cap_result_free(&unreturned);
     free(s.best);
     beams_free(&s.live);

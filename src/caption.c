@@ -15,7 +15,8 @@ cap_options cap_options_default(void)
     /* Tuned on the Flickr8k dev split (models/README.md, "Decoding"): both raise CIDEr-D and
      * BLEU-4 of the shipped model's beam-3 captions. */
     return (cap_options){.beam_size = 3, .max_len = 20, .length_penalty = 0.7f,
-                         .no_repeat_ngram = 2};
+                         .no_repeat_ngram = 2, .max_tags = 5,
+                         .tag_threshold = CAP_DEFAULT_TAG_THRESHOLD};
 }
 
 cap_status cap_caption_image(const cap_model *model, const cap_image *image,
@@ -33,6 +34,10 @@ cap_status cap_caption_image(const cap_model *model, const cap_image *image,
         return cap_fail(err, CAP_ERR_ARG, "length penalty must be a finite number >= 0");
     if (options->no_repeat_ngram < 0 || options->no_repeat_ngram == 1)
         return cap_fail(err, CAP_ERR_ARG, "no-repeat n-gram length must be 0 (off) or >= 2");
+    if (options->max_tags < 0 || options->max_tags > CAP_MAX_TAGS)
+        return cap_fail(err, CAP_ERR_ARG, "number of tags must be 0..20");
+    if (!(options->tag_threshold >= 0.0f) || !isfinite(options->tag_threshold))
+        return cap_fail(err, CAP_ERR_ARG, "tag threshold must be a finite number >= 0");
 
     const int side = model->config.input_size;
     const int L = model->config.grid_rows * model->config.grid_cols;

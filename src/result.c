@@ -37,5 +37,6 @@ void cap_result_free(cap_result *result)
         free(result->captions[i].beta);
     }
     free(result->captions);
+    free(result->tags);
     memset(result, 0, sizeof *result);
 }
