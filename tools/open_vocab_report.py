@@ -19,34 +19,17 @@ even ImageNet class), for the model card (models/README.md, "Open vocabulary: gr
 --captions takes the C program's JSON lines (path, caption) or PATH<TAB>CAPTION lines.
 """
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
 
 from captioner import class_words as cw
-from captioner import model_file, naming, paths
+from captioner import model_file, naming, paths, records
 from captioner.image import load_rgb
 
 SAMPLE = os.path.join(paths.SHARED, "data", "imagenet-sample")
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.9)
-
-
-def read_captions(path):
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            if line.startswith("{"):
-                d = json.loads(line)
-                out[os.path.basename(d["path"])] = d.get("caption") or ""
-            else:
-                p, _, c = line.partition("\t")
-                out[os.path.basename(p)] = c
-    return out
 
 
 def tag_sample(manifest, batch=50):
@@ -84,13 +67,12 @@ def main():
     truth = [int(r["imagenet_idx"]) for r in manifest]
     caps = None
     if args.captions:
-        got = read_captions(args.captions)
-        missing = [r["file"] for r in manifest if r["file"] not in got]
-        if missing:
-            sys.exit("%s: no caption for %d photos (e.g. %s)" % (args.captions, len(missing),
-                                                                  missing[0]))
-        caps = [got[r["file"]] for r in manifest]
-        rates = naming.rate_by_group(judge, [(t, judge.names(c, t)) for t, c in zip(truth, caps)])
+        try:
+            caps = naming.in_manifest_order(manifest, records.read_captions(args.captions),
+                                            args.captions)
+        except ValueError as e:
+            sys.exit(str(e))
+        rates, _ = naming.judge_captions(judge, manifest, caps)
         print(naming.format_rates(rates, "1. captions name the object"))
 
     if not args.no_tagger:

@@ -10,6 +10,7 @@ Modules:
   image         image loading, as the C loader does it
   reference     the reference Captioner and its beam search
   evaluate      BLEU-1..4, ROUGE-L and CIDEr-D (standard library only)
+  records       the C program's caption files (jsonl or text), keyed by file name
 
 Importing the package imports none of its modules, so `captioner.evaluate` runs without
 numpy or PyTorch. The scripts beside this folder (tools/*.py) import it directly: Python puts a

@@ -117,6 +117,23 @@ def rate_by_group(judge, items):
     return {g: tuple(v) for g, v in out.items()}
 
 
+def in_manifest_order(manifest, captions, source="captions"):
+    """{file: caption} -> [caption] for the manifest's rows (class_words.read_manifest), in its
+    order; ValueError when a photo has none."""
+    missing = [r["file"] for r in manifest if r["file"] not in captions]
+    if missing:
+        raise ValueError("%s: no caption for %d photos (e.g. %s)" % (source, len(missing),
+                                                                      missing[0]))
+    return [captions[r["file"]] for r in manifest]
+
+
+def judge_captions(judge, manifest, caps):
+    """Captions in manifest order -> (rate_by_group's rates, [named: bool] in manifest order)."""
+    truth = [int(r["imagenet_idx"]) for r in manifest]
+    named = [judge.names(c, t) for t, c in zip(truth, caps)]
+    return rate_by_group(judge, zip(truth, named)), named
+
+
 def format_rates(rates, title):
     cells = ["%s %d/%d = %.1f %%" % (g, n, t, 100.0 * n / t if t else 0.0)
              for g, (n, t) in rates.items()]
