@@ -1,4 +1,5 @@
-/* beam.c - beam search (see beam.h for the exact rules, shared with tools/reference.py). */
+/* beam.c - beam search, plain or constrained to contain a forced word (see beam.h for the
+ * exact rules, shared with tools/captioner/reference.py). */
 #include "beam.h"
 
 #include "decoder.h"
@@ -8,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The histories of the live hypotheses, all of the same length t. */
+/* The histories of the live hypotheses of one beam, all of the same length t. */
 typedef struct beams {
     int *tokens;     /* [k][T] */
     float *probs;    /* [k][T] */
@@ -19,17 +20,32 @@ typedef struct beams {
     int *prev;       /* [k] last token (input of the next step) */
 } beams;
 
+/* An extension of step row `row` by `token`, with its running score. */
 typedef struct candidate {
     float score;
-    int beam, token;
+    int row, token;
 } candidate;
 
-typedef struct search {
-    int k, T, L, H, V;
+/* One beam of the search. Constrained search keeps two: state 0 holds the hypotheses without
+ * a forced token, state 1 those with one (Anderson et al. 2017, one disjunctive constraint). */
+typedef struct state {
     beams live, next;
-    candidate *best; /* [k] */
-    cap_caption *done;
+    int n_live, n_next;
+    candidate *best;   /* [k] */
+    cap_caption *done; /* [k] finished hypotheses */
     int n_done;
+} state;
+
+typedef struct search {
+    int k, T, L, H, V, V0, M;
+    const cap_constraint *con; /* NULL or n == 0: plain search, one state */
+    int n_states;
+    state st[2];
+    /* The rows of one decoder step: the live hypotheses of state 0, then of state 1. */
+    int n_rows;
+    int *row_state, *row_index, *row_prev; /* [2k] */
+    float *row_h, *row_c;                  /* [2k][H] */
+    float *logp;                           /* [2k][V] */
 } search;
 
 static int beams_alloc(beams *b, int k, int T, int L, int H)
@@ -57,19 +73,69 @@ static void beams_free(beams *b)
     free(b->prev);
 }
 
-/* In place: row <- log_softmax(row) over all V, then the never-chosen tokens get -inf. */
-static void log_softmax_masked(float *row, int V, const cap_model_config *cf)
+static int search_alloc(search *s)
 {
-    float mx = -INFINITY;
-    for (int j = 0; j < V; j++)
-        mx = row[j] > mx ? row[j] : mx;
-    double sum = 0.0;
-    for (int j = 0; j < V; j++)
-        sum += exp((double)(row[j] - mx));
-    const float lse = mx + (float)log(sum);
-    for (int j = 0; j < V; j++)
-        row[j] -= lse;
-    row[cf->token_pad] = row[cf->token_start] = row[cf->token_unk] = -INFINITY;
+    const size_t rows = (size_t)s->n_states * s->k;
+    for (int i = 0; i < s->n_states; i++) {
+        state *q = &s->st[i];
+        q->best = malloc(sizeof(candidate) * (size_t)s->k);
+        q->done = calloc((size_t)s->k, sizeof(cap_caption));
+        if (!q->best || !q->done || !beams_alloc(&q->live, s->k, s->T, s->L, s->H) ||
+            !beams_alloc(&q->next, s->k, s->T, s->L, s->H))
+            return 0;
+    }
+    s->row_state = malloc(sizeof(int) * rows);
+    s->row_index = malloc(sizeof(int) * rows);
+    s->row_prev = malloc(sizeof(int) * rows);
+    s->row_h = malloc(sizeof(float) * rows * s->H);
+    s->row_c = malloc(sizeof(float) * rows * s->H);
+    s->logp = malloc(sizeof(float) * rows * s->V);
+    return s->row_state && s->row_index && s->row_prev && s->row_h && s->row_c && s->logp;
+}
+
+static void search_free(search *s)
+{
+    for (int i = 0; i < s->n_states; i++) {
+        state *q = &s->st[i];
+        cap_result unreturned = {.n_captions = q->n_done, .captions = q->done};
+        cap_result_free(&unreturned);
+        free(q->best);
+        beams_free(&q->live);
+        beams_free(&q->next);
+    }
+    free(s->row_state);
+    free(s->row_index);
+    free(s->row_prev);
+    free(s->row_h);
+    free(s->row_c);
+    free(s->logp);
+}
+
+static int is_forced(const search *s, int token)
+{
+    if (!s->con)
+        return 0;
+    for (int i = 0; i < s->con->n; i++)
+        if (s->con->tokens[i] == token)
+            return 1;
+    return 0;
+}
+
+/* Gather the live hypotheses of every state into the step's rows (state 0 first). */
+static void pack_rows(search *s)
+{
+    const size_t H = (size_t)s->H;
+    int r = 0;
+    for (int q = 0; q < s->n_states; q++)
+        for (int b = 0; b < s->st[q].n_live; b++, r++) {
+            const beams *lv = &s->st[q].live;
+            s->row_state[r] = q;
+            s->row_index[r] = b;
+            s->row_prev[r] = lv->prev[b];
+            memcpy(s->row_h + r * H, lv->h + b * H, sizeof(float) * H);
+            memcpy(s->row_c + r * H, lv->c + b * H, sizeof(float) * H);
+        }
+    s->n_rows = r;
 }
 
 /* -inf for every token that would complete an n-gram (n = opt->no_repeat_ngram) that the
@@ -86,31 +152,88 @@ static void block_repeats(float *row, const int *tok, int t, int n)
     }
 }
 
-/* Keep the `want` best (score, flat index) candidates in s->best, best first. A candidate
- * enters only if strictly better, so on equal scores the earlier flat index stays ahead. */
-static int select_best(search *s, const float *logp, int n_live, int want)
+/* logp row r [V] from the step's logits [V0]: log_softmax over the V0 trained words; an added
+ * word (>= V0) is -inf unless forced, when its logit (its source word's row, copied) is
+ * computed here from the deep output; then <pad>, <start>, <unk> and repeats are -inf. */
+static void log_probs(const search *s, const cap_model *m, const cap_decoder_step_buf *buf,
+                      int r, int t, int no_repeat_ngram)
 {
+    const cap_model_config *cf = &m->config;
+    const float *logits = buf->logits + (size_t)r * s->V0;
+    float *row = s->logp + (size_t)r * s->V;
+    float mx = -INFINITY;
+    for (int j = 0; j < s->V0; j++)
+        mx = logits[j] > mx ? logits[j] : mx;
+    double sum = 0.0;
+    for (int j = 0; j < s->V0; j++)
+        sum += exp((double)(logits[j] - mx));
+    const float lse = mx + (float)log(sum);
+    for (int j = 0; j < s->V0; j++)
+        row[j] = logits[j] - lse;
+    for (int j = s->V0; j < s->V; j++)
+        row[j] = -INFINITY;
+    for (int i = 0; s->con && i < s->con->n; i++) {
+        const int f = s->con->tokens[i];
+        if (f < s->V0)
+            continue;
+        const float *w = m->decoder.out_logits_w + (size_t)f * s->M, *o = buf->out + (size_t)r * s->M;
+        float z = m->decoder.out_logits_b[f];
+        for (int j = 0; j < s->M; j++)
+            z += w[j] * o[j];
+        row[f] = z - lse;
+    }
+    row[cf->token_pad] = row[cf->token_start] = row[cf->token_unk] = -INFINITY;
+    if (no_repeat_ngram >= 2) {
+        const state *q = &s->st[s->row_state[r]];
+        block_repeats(row, q->live.tokens + (size_t)s->row_index[r] * s->T, t, no_repeat_ngram);
+    }
+}
+
+/* Which extensions of a row of state `from` land in state `to`: in a plain search all of them;
+ * constrained, a forced token moves a state-0 row to state 1 and a state-1 row stays. */
+static int lands_in(const search *s, int from, int token, int to)
+{
+    if (s->n_states == 1)
+        return 1;
+    if (from == 1)
+        return to == 1;
+    return is_forced(s, token) == (to == 1);
+}
+
+/* Keep the `want` best candidates landing in state `to`, best first, in s->st[to].best. A
+ * candidate enters only if strictly better, so on equal scores the earlier flat index
+ * (row * V + token) stays ahead. */
+static int select_best(search *s, int to, int want)
+{
+    candidate *best = s->st[to].best;
     int n = 0;
-    for (int b = 0; b < n_live; b++) {
-        const float base = s->live.logprob[b];
-        const float *row = logp + (size_t)b * s->V;
+    if (want <= 0)
+        return 0;
+    for (int r = 0; r < s->n_rows; r++) {
+        const int from = s->row_state[r];
+        if (s->n_states > 1 && from == 1 && to == 0)
+            continue;
+        const float base = s->st[from].live.logprob[s->row_index[r]];
+        const float *row = s->logp + (size_t)r * s->V;
         for (int tok = 0; tok < s->V; tok++) {
             const float score = base + row[tok];
-            if (score == -INFINITY || (n == want && score <= s->best[n - 1].score))
+            if (score == -INFINITY || (n == want && score <= best[n - 1].score))
+                continue;
+            if (!lands_in(s, from, tok, to))
                 continue;
             int pos = n < want ? n++ : want - 1;
-            while (pos > 0 && s->best[pos - 1].score < score) {
-                s->best[pos] = s->best[pos - 1];
+            while (pos > 0 && best[pos - 1].score < score) {
+                best[pos] = best[pos - 1];
                 pos--;
             }
-            s->best[pos] = (candidate){score, b, tok};
+            best[pos] = (candidate){score, r, tok};
         }
     }
     return n;
 }
 
-/* Copy live hypothesis b (length t) into a new caption. */
-static int emit(search *s, const beams *src, int b, int t, int finished, cap_caption *cap)
+/* Copy live hypothesis b (length t) of `src` into a new caption. */
+static int emit(const search *s, const beams *src, int b, int t, int finished, cap_caption *cap)
 {
     const size_t T = (size_t)s->T, L = (size_t)s->L;
     cap->n_tokens = t;
@@ -129,43 +252,56 @@ static int emit(search *s, const beams *src, int b, int t, int finished, cap_cap
     return 1;
 }
 
-/* Build the next generation of live beams from the selected candidates at step t. */
-static int advance(search *s, const cap_decoder_step_buf *buf, int n_sel, int t, int token_end)
+/* Build state `to`'s next generation from its n_sel selected candidates at step t: <end>
+ * finishes a hypothesis, any other token extends it. Reads the live beams of every state,
+ * so every state's next generation is built before any is swapped in (next_generation). */
+static int advance(search *s, const cap_decoder_step_buf *buf, int to, int n_sel, int t,
+                   int token_end)
 {
     const size_t T = (size_t)s->T, L = (size_t)s->L, H = (size_t)s->H;
-    int n_next = 0;
+    state *q = &s->st[to];
+    beams *nx = &q->next;
+    q->n_next = 0;
     for (int i = 0; i < n_sel; i++) {
-        const candidate *cd = &s->best[i];
-        const int b = cd->beam;
+        const candidate *cd = &q->best[i];
+        const int r = cd->row, b = s->row_index[r];
+        beams *src = &s->st[s->row_state[r]].live;
         if (cd->token == token_end) {
-            cap_caption *cap = &s->done[s->n_done++];
-            const float keep = s->live.logprob[b];
-            s->live.logprob[b] = cd->score; /* the <end> step's log-prob counts */
-            int ok = emit(s, &s->live, b, t, 1, cap);
-            s->live.logprob[b] = keep;
+            cap_caption *cap = &q->done[q->n_done++];
+            const float keep = src->logprob[b];
+            src->logprob[b] = cd->score; /* the <end> step's log-prob counts */
+            const int ok = emit(s, src, b, t, 1, cap);
+            src->logprob[b] = keep;
             if (!ok)
-                return -1;
+                return 0;
             continue;
         }
-        beams *nx = &s->next;
-        const int j = n_next++;
-        memcpy(nx->tokens + j * T, s->live.tokens + b * T, sizeof(int) * t);
-        memcpy(nx->probs + j * T, s->live.probs + b * T, sizeof(float) * t);
-        memcpy(nx->alpha + j * T * L, s->live.alpha + b * T * L, sizeof(float) * t * L);
-        memcpy(nx->beta + j * T, s->live.beta + b * T, sizeof(float) * t);
+        const int j = q->n_next++;
+        memcpy(nx->tokens + j * T, src->tokens + b * T, sizeof(int) * t);
+        memcpy(nx->probs + j * T, src->probs + b * T, sizeof(float) * t);
+        memcpy(nx->alpha + j * T * L, src->alpha + b * T * L, sizeof(float) * t * L);
+        memcpy(nx->beta + j * T, src->beta + b * T, sizeof(float) * t);
         nx->tokens[j * T + t] = cd->token;
-        nx->probs[j * T + t] = expf(cd->score - s->live.logprob[b]);
-        memcpy(nx->alpha + (j * T + t) * L, buf->alpha + b * L, sizeof(float) * L);
-        nx->beta[j * T + t] = buf->beta[b];
+        nx->probs[j * T + t] = expf(cd->score - src->logprob[b]);
+        memcpy(nx->alpha + (j * T + t) * L, buf->alpha + r * L, sizeof(float) * L);
+        nx->beta[j * T + t] = buf->beta[r];
         nx->logprob[j] = cd->score;
-        memcpy(nx->h + j * H, buf->h + b * H, sizeof(float) * H);
-        memcpy(nx->c + j * H, buf->c + b * H, sizeof(float) * H);
+        memcpy(nx->h + j * H, buf->h + r * H, sizeof(float) * H);
+        memcpy(nx->c + j * H, buf->c + r * H, sizeof(float) * H);
         nx->prev[j] = cd->token;
     }
-    beams tmp = s->live;
-    s->live = s->next;
-    s->next = tmp;
-    return n_next;
+    return 1;
+}
+
+static void next_generation(search *s)
+{
+    for (int q = 0; q < s->n_states; q++) {
+        state *st = &s->st[q];
+        const beams tmp = st->live;
+        st->live = st->next;
+        st->next = tmp;
+        st->n_live = st->n_next;
+    }
 }
 
 static float ranking_score(const cap_caption *c, float length_penalty)
@@ -190,8 +326,30 @@ static void sort_finished(cap_caption *c, int n, float length_penalty)
     }
 }
 
-cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
-                           cap_result *out, cap_error *err)
+/* Move state q's n-best list into out: finished ones sorted, then the live ones (already best
+ * first, from select_best) as unfinished. Returns 0 when out of memory. */
+static int collect(search *s, int q, int t, float length_penalty, cap_result *out)
+{
+    state *st = &s->st[q];
+    out->captions = calloc((size_t)(st->n_done + st->n_live), sizeof(cap_caption));
+    if (!out->captions)
+        return 0;
+    sort_finished(st->done, st->n_done, length_penalty);
+    memcpy(out->captions, st->done, sizeof(cap_caption) * (size_t)st->n_done);
+    out->n_captions = st->n_done;
+    st->n_done = 0; /* ownership moved to out */
+    for (int b = 0; b < st->n_live; b++)
+        if (!emit(s, &st->live, b, t, 0, &out->captions[out->n_captions++]))
+            return 0;
+    return 1;
+}
+
+/* One search (plain when con is NULL or empty). *found = 0 when a constrained search finished
+ * no caption with the forced word (out is then left empty). */
+static cap_status run_search(const cap_model *m, const cap_annotations *ann, const float *h0,
+                             const float *c0, const cap_options *opt, const cap_constraint *con,
+                             cap_decoder_step_buf *buf, cap_result *out, int *found,
+                             cap_error *err)
 {
     const cap_model_config *cf = &m->config;
     search s = {0};
@@ -200,67 +358,87 @@ cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options
     s.L = cf->grid_rows * cf->grid_cols;
     s.H = cf->hidden_dim;
     s.V = cf->vocab_size;
-    cap_annotations ann = {0};
-    cap_decoder_step_buf buf = {0};
+    s.V0 = cf->base_vocab_size;
+    s.M = cf->embed_dim;
+    s.con = con && con->n > 0 ? con : NULL;
+    s.n_states = s.con ? 2 : 1;
     cap_status st = CAP_OK;
-    memset(out, 0, sizeof *out);
-    out->forced_word = -1;
-
-    s.best = malloc(sizeof(candidate) * (size_t)s.k);
-    s.done = calloc((size_t)s.k, sizeof(cap_caption));
-    if (!s.best || !s.done || !beams_alloc(&s.live, s.k, s.T, s.L, s.H) ||
-        !beams_alloc(&s.next, s.k, s.T, s.L, s.H)) {
+    *found = 0;
+    if (!search_alloc(&s)) {
         st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
         goto cleanup;
     }
-    if ((st = cap_decoder_alloc(m, s.k, &buf, err)) != CAP_OK ||
-        (st = cap_decoder_begin(m, a, &ann, s.live.h, s.live.c, err)) != CAP_OK)
-        goto cleanup;
-    s.live.prev[0] = cf->token_start;
-    s.live.logprob[0] = 0.0f;
+    const size_t H = (size_t)s.H;
+    memcpy(s.st[0].live.h, h0, sizeof(float) * H);
+    memcpy(s.st[0].live.c, c0, sizeof(float) * H);
+    s.st[0].live.prev[0] = cf->token_start;
+    s.st[0].live.logprob[0] = 0.0f;
+    s.st[0].n_live = 1;
+    state *goal = &s.st[s.n_states - 1]; /* the beam whose captions are returned */
 
-    int n_live = 1, t = 0;
-    for (; t < s.T && n_live > 0 && s.n_done < s.k; t++) {
-        cap_decoder_step(m, &ann, n_live, s.live.prev, s.live.h, s.live.c, &buf);
-        for (int b = 0; b < n_live; b++) {
-            log_softmax_masked(buf.logits + (size_t)b * s.V, s.V, cf);
-            if (opt->no_repeat_ngram >= 2)
-                block_repeats(buf.logits + (size_t)b * s.V, s.live.tokens + (size_t)b * s.T, t,
-                              opt->no_repeat_ngram);
+    int t = 0;
+    for (; t < s.T && goal->n_done < s.k; t++) {
+        pack_rows(&s);
+        if (s.n_rows == 0)
+            break;
+        cap_decoder_step(m, ann, s.n_rows, s.row_prev, s.row_h, s.row_c, buf);
+        for (int r = 0; r < s.n_rows; r++)
+            log_probs(&s, m, buf, r, t, opt->no_repeat_ngram);
+        for (int q = 0; q < s.n_states; q++) {
+            const int n_sel = select_best(&s, q, s.k - s.st[q].n_done);
+            if (!advance(&s, buf, q, n_sel, t, cf->token_end)) {
+                st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+                goto cleanup;
+            }
         }
-        const int n_sel = select_best(&s, buf.logits, n_live, s.k - s.n_done);
-        n_live = advance(&s, &buf, n_sel, t, cf->token_end);
-        if (n_live < 0) {
-            st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
-            goto cleanup;
-        }
+        next_generation(&s);
     }
 
+    if (s.con && goal->n_done == 0)
+        goto cleanup; /* no finished caption names the forced word: the caller falls back */
+    *found = 1;
     out->grid_rows = cf->grid_rows;
     out->grid_cols = cf->grid_cols;
-    out->captions = calloc((size_t)(s.n_done + n_live), sizeof(cap_caption));
-    if (!out->captions) {
+    if (!collect(&s, s.n_states - 1, t, opt->length_penalty, out))
         st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
-        goto cleanup;
-    }
-    sort_finished(s.done, s.n_done, opt->length_penalty);
-    memcpy(out->captions, s.done, sizeof(cap_caption) * (size_t)s.n_done);
-    out->n_captions = s.n_done;
-    s.n_done = 0; /* ownership moved to out */
-    for (int b = 0; b < n_live; b++) /* already best first, from select_best */
-        if (!emit(&s, &s.live, b, t, 0, &out->captions[out->n_captions++])) {
-            st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
-            goto cleanup;
-        }
 
 cleanup:
     if (st != CAP_OK)
         cap_result_free(out);
-    cap_result unreturned = {.n_captions = s.n_done, .captions = s.done}; /* finished hypotheses not moved to out */
-    cap_result_free(&unreturned);
-    free(s.best);
-    beams_free(&s.live);
-    beams_free(&s.next);
+    search_free(&s);
+    return st;
+}
+
+cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
+                           const cap_constraint *con, cap_result *out, cap_error *err)
+{
+    const cap_model_config *cf = &m->config;
+    const int k = opt->beam_size, H = cf->hidden_dim;
+    const int constrained = con && con->n > 0;
+    cap_annotations ann = {0};
+    cap_decoder_step_buf buf = {0};
+    memset(out, 0, sizeof *out);
+    out->forced_word = -1;
+    float *h0 = malloc(sizeof(float) * (size_t)H), *c0 = malloc(sizeof(float) * (size_t)H);
+    cap_status st = CAP_OK;
+    if (!h0 || !c0)
+        st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+    if (st == CAP_OK)
+        st = cap_decoder_alloc(m, constrained ? 2 * k : k, &buf, err);
+    if (st == CAP_OK)
+        st = cap_decoder_begin(m, a, &ann, h0, c0, err);
+    int found = 0;
+    if (st == CAP_OK && constrained) {
+        st = run_search(m, &ann, h0, c0, opt, con, &buf, out, &found, err);
+        if (found)
+            out->forced_word = con->tokens[0];
+    }
+    if (st == CAP_OK && !found) {
+        st = run_search(m, &ann, h0, c0, opt, NULL, &buf, out, &found, err);
+        out->forced_word = -1;
+    }
+    free(h0);
+    free(c0);
     cap_decoder_free(&buf);
     cap_annotations_free(&ann);
     return st;

@@ -5,21 +5,42 @@
 #include "caption.h"
 #include "model.h"
 
+/* One disjunctive constraint: the caption must contain one of tokens[0 .. n-1] (a forced
+ * word and its plural). n == 0: no constraint. */
+typedef struct cap_constraint {
+    int n;
+    int tokens[2];
+} cap_constraint;
+
 /*
  * Beam search from the annotation vectors a [L][D] (the encoder's output).
- * At each step every live hypothesis is extended by every word; scores are the running sums
- * of log p(word) = log_softmax(logits) over the full vocabulary, with <pad>, <start> and <unk>
- * never chosen, nor (no_repeat_ngram = n >= 2) a token that would complete an n-gram the
- * hypothesis already holds. The best (beam_size - finished) extensions survive; ties go to the lower
- * (beam index * V + token). An extension by <end> finishes its hypothesis. Search stops when
- * beam_size hypotheses have finished, or after max_len steps (<end> counts as a step), when
- * the live ones are kept as unfinished. beam_size 1 is greedy decoding.
+ *
+ * Plain (con NULL or empty). At each step every live hypothesis is extended by every word;
+ * scores are the running sums of log p(word): log_softmax of the logits over the V0 trained
+ * words (base_vocab_size; all V in a version-1 file), the added words (>= V0) never chosen,
+ * nor <pad>, <start> and <unk>, nor (no_repeat_ngram = n >= 2) a token that would complete
+ * an n-gram the hypothesis already holds. The best (beam_size - finished) extensions survive;
+ * ties go to the lower (row * V + token). An extension by <end> finishes its hypothesis.
+ * Search stops when beam_size hypotheses have finished, or after max_len steps (<end> counts
+ * as a step), when the live ones are kept as unfinished. beam_size 1 is greedy decoding.
  * The n-best list: finished hypotheses by decreasing logprob / (words + 1)^length_penalty
  * (a stable sort), then unfinished ones by decreasing logprob.
- * tools/reference.py implements the same search in PyTorch.
+ *
+ * Constrained (Anderson et al. 2017, the finite-state form with one disjunctive constraint F =
+ * con->tokens): two beams, state 0 (no token of F yet) and state 1 (one). Each step runs the
+ * decoder on the live rows of state 0, then of state 1; an added word in F has the log
+ * probability of its logit (its source word's copied row) under the same V0 normaliser.
+ * From a state-0 row a token of F lands in state 1, any other in state 0; from a state-1 row
+ * every token stays in state 1. Each state keeps its best (beam_size - its finished)
+ * candidates, ties by (row * V + token) over the step's rows. Search stops when state 1 has
+ * beam_size finished, after max_len steps, or when no row is live. The n-best list is state
+ * 1's (as above) with out->forced_word = con->tokens[0]; if state 1 finished nothing, the
+ * result is the plain search's (out->forced_word = -1).
+ *
+ * tools/captioner/reference.py implements the same searches in PyTorch.
  * Errors: CAP_ERR_NOMEM.
  */
 cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
-                           cap_result *out, cap_error *err);
+                           const cap_constraint *con, cap_result *out, cap_error *err);
 
 #endif

@@ -5,6 +5,7 @@
 #include "encoder.h"
 #include "error.h"
 #include "model.h"
+#include "tags.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,18 +46,36 @@ cap_status cap_caption_image(const cap_model *model, const cap_image *image,
     cap_status st = cap_image_resize(image, side, side, &sq, err);
     if (st != CAP_OK)
         return st;
+    const int tagged = options->max_tags > 0 && model->n_classes > 0;
     float *x = malloc(sizeof(float) * 3 * (size_t)side * side);
     float *a = malloc(sizeof(float) * (size_t)L * model->config.feature_dim);
-    if (!x || !a)
+    float *probs = tagged ? malloc(sizeof(float) * (size_t)model->n_classes) : NULL;
+    if (!x || !a || (tagged && !probs))
         st = cap_fail(err, CAP_ERR_NOMEM, "out of memory");
     if (st == CAP_OK) {
         cap_encoder_input(&sq, x);
-        st = cap_encoder_forward(&model->encoder, x, a, err);
+        st = cap_encoder_forward_tagged(&model->encoder, tagged ? &model->tagger : NULL, x, a,
+                                        probs, NULL, err);
+    }
+    cap_constraint con = {0};
+    float forced_prob = 0.0f;
+    if (st == CAP_OK && tagged) {
+        cap_softmax(probs, model->n_classes);
+        st = cap_forced_word(model, probs, options->tag_threshold, &con, &forced_prob, err);
     }
     if (st == CAP_OK)
-        st = cap_beam_search(model, a, options, out, err);
+        st = cap_beam_search(model, a, options, &con, out, err);
+    if (st == CAP_OK && tagged)
+        st = cap_tags_fill(model, probs, options->max_tags, out, err);
+    if (st == CAP_OK && out->forced_word >= 0) {
+        out->forced_prob = forced_prob;
+        cap_agree_articles(model, &con, out);
+    }
+    if (st != CAP_OK)
+        cap_result_free(out);
     free(x);
     free(a);
+    free(probs);
     cap_image_free(&sq);
     return st;
 }

@@ -250,7 +250,7 @@ cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step
     const size_t n = (size_t)max_beams, L = (size_t)cf->grid_rows * cf->grid_cols,
                  M = (size_t)cf->embed_dim,
                  A = (size_t)cf->attention_dim, H = (size_t)cf->hidden_dim,
-                 V = (size_t)cf->vocab_size;
+                 V = (size_t)cf->base_vocab_size;
     memset(buf, 0, sizeof *buf);
     buf->max_beams = max_beams;
     buf->att_h = malloc(sizeof(float) * n * A);
@@ -322,7 +322,7 @@ void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, con
 {
     const cap_decoder_weights *w = &m->decoder;
     const int L = ann->L, D = m->config.feature_dim, M = m->config.embed_dim,
-              H = m->config.hidden_dim, V = m->config.vocab_size;
+              H = m->config.hidden_dim, V = m->config.base_vocab_size;
     for (int b = 0; b < n; b++)
         memcpy(buf->emb + (size_t)b * M, w->embedding + (size_t)prev[b] * M,
                sizeof(float) * (size_t)M);
@@ -349,7 +349,8 @@ void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, con
     }
 
     /* Eq. (7), deep output: logits = L_o (E y + L_h h_t + L_z z_t) + b_o,
-     * with L_z z = alpha_beta ctx_out. */
+     * with L_z z = alpha_beta ctx_out. Only the V0 trained words' logits: an added word is a
+     * candidate only when forced, and beam search computes those few itself from `out`. */
     memcpy(buf->out, buf->emb, sizeof(float) * (size_t)n * M);
     linear(buf->h, n, H, w->out_hidden_w, M, buf->out, 1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, M, L, 1.0f, buf->alpha_beta, L,

@@ -23,7 +23,7 @@ typedef struct cap_decoder_step_buf {
     float *alpha_beta; /* [n][L] beta_t * alpha_t: z_t = sum_i alpha_beta_i a_i */
     float *gates;  /* [n][4H]  */
     float *out;    /* [n][M]   E y_{t-1} + L_h h_t + L_z z_t */
-    float *logits; /* [n][V]   output: unnormalised log-probabilities */
+    float *logits; /* [n][V0]  output: unnormalised log-probabilities of the V0 trained words */
     float *alpha;  /* [n][L]   output: attention weights alpha_t (eq. 5) */
     float *beta;   /* [n]      output: gate beta_t (sec. 4.2.1) */
     float *h, *c;  /* [n][H]   output: the new LSTM state */

@@ -309,13 +309,99 @@ static void tick(cap_encoder_profile *prof, int k, double flops, double *t0)
 cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, float *a,
                                cap_error *err)
 {
-    return cap_encoder_forward_profiled(w, x, a, NULL, err);
+    return cap_encoder_forward_tagged(w, NULL, x, a, NULL, NULL, err);
 }
 
 cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const float *x, float *a,
                                         cap_encoder_profile *prof, cap_error *err)
 {
-    /* Four rotating buffers: block input, expansion, depthwise output, block output. */
+    return cap_encoder_forward_tagged(w, NULL, x, a, NULL, prof, err);
+}
+
+/* Run blocks[first .. end - 1] on *cur, which must live in buf[0]; the four rotating buffers
+ * are block input, expansion, depthwise output, block output. On return *cur (the last
+ * block's output) is again in buf[0]. */
+static void run_blocks(const cap_block *blocks, int first, int end, float *buf[4], tensor3 *cur,
+                       cap_encoder_profile *prof, double *t0)
+{
+    for (int b = first; b < end; b++) {
+        const cap_block *blk = &blocks[b];
+        tensor3 exp = *cur, dw = {buf[2], 0, 0, 0}, out = {buf[3], 0, 0, 0};
+        if (blk->expand.w) {
+            exp.data = buf[1];
+            /* (Fusing this bias + ReLU6 into the depthwise layer's read, cap_depthwise3x3's
+             * x_bias, measured slower per encoder pass, so it stays a separate step.) */
+            pointwise(&blk->expand, cur, &exp, 1, NULL);
+            tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur->c * cur->h * cur->w, t0);
+        }
+        depthwise(&blk->depthwise, &exp, NULL, &dw);
+        tick(prof, CAP_STAGE_DEPTHWISE, 2.0 * 9 * dw.c * dw.h * dw.w, t0);
+        /* The linear bottleneck, with the block input added in the same pass as the bias. */
+        pointwise(&blk->project, &dw, &out, 0, blk->residual ? cur->data : NULL);
+        tick(prof, CAP_STAGE_POINTWISE, 2.0 * out.c * dw.c * dw.h * dw.w, t0);
+        /* The block output becomes the next input: swap buffers 0 and 3. */
+        float *t = buf[0];
+        buf[0] = buf[3];
+        buf[3] = t;
+        *cur = out;
+    }
+}
+
+/* Floats one tagger activation buffer needs for a trunk of c x h x w: the largest expansion
+ * or block output on the way (the maps only shrink), and conv1's output. */
+static size_t tagger_activation_size(const cap_tagger_weights *tg, int c, int h, int w)
+{
+    size_t need = (size_t)c * h * w;
+    for (int b = tg->head_start; b < CAP_ENCODER_BLOCKS; b++) {
+        const cap_block *blk = &tg->blocks[b];
+        const size_t hidden = (size_t)blk->depthwise.cout;
+        need = hidden * h * w > need ? hidden * h * w : need;
+        h = same_out(h, blk->depthwise.stride);
+        w = same_out(w, blk->depthwise.stride);
+        need = (size_t)blk->project.cout * h * w > need ? (size_t)blk->project.cout * h * w : need;
+    }
+    const size_t feat = (size_t)tg->conv1.cout * h * w;
+    return feat > need ? feat : need;
+}
+
+/* The tagger branch on the trunk output: its blocks, conv1 + ReLU6, the global average pool
+ * and the classifier: logits [n_classes] (tools/captioner/tagger.py, Tagger.forward). */
+static cap_status tagger_forward(const cap_tagger_weights *tg, const tensor3 *trunk, float *logits,
+                                 cap_encoder_profile *prof, double *t0, cap_error *err)
+{
+    const size_t n = tagger_activation_size(tg, trunk->c, trunk->h, trunk->w);
+    float *mem = malloc(sizeof(float) * 4 * n);
+    if (!mem)
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory for tagger activations");
+    float *buf[4] = {mem, mem + n, mem + 2 * n, mem + 3 * n};
+    memcpy(buf[0], trunk->data, sizeof(float) * (size_t)trunk->c * trunk->h * trunk->w);
+    tensor3 cur = {buf[0], trunk->c, trunk->h, trunk->w};
+    run_blocks(tg->blocks, tg->head_start, CAP_ENCODER_BLOCKS, buf, &cur, prof, t0);
+    tensor3 feat = {buf[1], 0, 0, 0};
+    pointwise(&tg->conv1, &cur, &feat, 1, NULL);
+    tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.h * cur.w, t0);
+    const int hw = feat.h * feat.w;
+    float *pooled = buf[2];
+    for (int ch = 0; ch < feat.c; ch++) {
+        float sum = 0.0f;
+        for (int i = 0; i < hw; i++)
+            sum += feat.data[(size_t)ch * hw + i];
+        pooled[ch] = sum / (float)hw;
+    }
+    const cap_conv *cl = &tg->classifier;
+    memcpy(logits, cl->b, sizeof(float) * (size_t)cl->cout);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, cl->cout, cl->cin, 1.0f, cl->w, cl->cin, pooled, 1,
+                1.0f, logits, 1);
+    tick(prof, CAP_STAGE_POINTWISE, 2.0 * cl->cout * cl->cin, t0);
+    free(mem);
+    return CAP_OK;
+}
+
+cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_tagger_weights *tg,
+                                      const float *x, float *a, float *tag_logits,
+                                      cap_encoder_profile *prof, cap_error *err)
+{
+    const int tagged = tg && tg->head_start > 0 && tag_logits;
     float *mem = malloc(sizeof(float) * 4 * (size_t)MAX_ACTIVATION);
     if (!mem)
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for encoder activations");
@@ -326,27 +412,18 @@ cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const floa
     conv3x3(&w->conv0, &in, buf[1], &cur);
     tick(prof, CAP_STAGE_CONV0, 2.0 * cur.c * cur.h * cur.w * 27, &t0);
 
-    for (int b = 0; b < CAP_ENCODER_BLOCKS; b++) {
-        const cap_block *blk = &w->blocks[b];
-        tensor3 exp = cur, dw = {buf[2], 0, 0, 0}, out = {buf[3], 0, 0, 0};
-        if (blk->expand.w) {
-            exp.data = buf[1];
-            /* (Fusing this bias + ReLU6 into the depthwise layer's read, cap_depthwise3x3's
-             * x_bias, measured slower per encoder pass, so it stays a separate step.) */
-            pointwise(&blk->expand, &cur, &exp, 1, NULL);
-            tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur.c * cur.h * cur.w, &t0);
+    /* The trunk (conv0 and the blocks before the tagger's) is shared: the tagger branches off
+     * at its first block, with the pretrained weights the captioner fine-tuned away. */
+    const int split = tagged ? tg->head_start : CAP_ENCODER_BLOCKS;
+    run_blocks(w->blocks, 0, split, buf, &cur, prof, &t0);
+    if (tagged) {
+        cap_status st = tagger_forward(tg, &cur, tag_logits, prof, &t0, err);
+        if (st != CAP_OK) {
+            free(mem);
+            return st;
         }
-        depthwise(&blk->depthwise, &exp, NULL, &dw);
-        tick(prof, CAP_STAGE_DEPTHWISE, 2.0 * 9 * dw.c * dw.h * dw.w, &t0);
-        /* The linear bottleneck, with the block input added in the same pass as the bias. */
-        pointwise(&blk->project, &dw, &out, 0, blk->residual ? cur.data : NULL);
-        tick(prof, CAP_STAGE_POINTWISE, 2.0 * out.c * dw.c * dw.h * dw.w, &t0);
-        /* The block output becomes the next input: swap buffers 0 and 3. */
-        float *t = buf[0];
-        buf[0] = buf[3];
-        buf[3] = t;
-        cur = out;
     }
+    run_blocks(w->blocks, split, CAP_ENCODER_BLOCKS, buf, &cur, prof, &t0);
 
     tensor3 feat = {buf[1], 0, 0, 0};
     pointwise(&w->conv1, &cur, &feat, 1, NULL);

@@ -38,6 +38,19 @@ cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const floa
                                         cap_encoder_profile *prof, cap_error *err);
 
 /*
+ * cap_encoder_forward, and when tg has a tagger (tg->head_start > 0) and tag_logits is not
+ * NULL, the tagger on the way: it takes the output of encoder block head_start - 1 (the
+ * shared trunk) through its own blocks at output stride 32, conv1 + ReLU6, the global
+ * average pool and the classifier, writing tag_logits [tg->classifier.cout] (the logits of
+ * tools/captioner/tagger.py's Tagger.forward; softmax them for probabilities). prof may be
+ * NULL; the tagger's layers count in its stages. Errors: CAP_ERR_NOMEM.
+ */
+cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_tagger_weights *tg,
+                                      const float *x, float *a, float *tag_logits,
+                                      cap_encoder_profile *prof, cap_error *err);
+
+
+/*
  * Depthwise 3x3 convolution + bias + ReLU6 with TF 'SAME' padding on x [c][h][w] (CHW),
  * stride 1 or 2, weights k [c][3][3], bias b [c]; writes y [c][ceil(h/s)][ceil(w/s)].
  * When x_bias [c] is not NULL the input is read as ReLU6(x + x_bias[channel]) (the previous

@@ -36,6 +36,8 @@ typedef struct loader {
     size_t size;
     uint32_t n_tensors;
     uint64_t table_offset;
+    uint32_t tagger_head_start, n_classes; /* version 2; 0 = no tagger */
+    uint64_t class_offset, class_bytes;
     cap_error *err;
 } loader;
 
@@ -106,12 +108,14 @@ static cap_conv conv(const loader *ld, const char *prefix, int cin, int cout, in
     return c;
 }
 
-/* The weights are the same for every output stride; only the depthwise layers' strides and
+/* Bind `prefix`.blocks.{first..16} (and conv1 when conv1 != NULL) of a MobileNetV2 1.0.
+ * The weights are the same for every output stride; only the depthwise layers' strides and
  * dilations differ. As TF-slim's mobilenet `output_stride` (and tools/mobilenet_v2.py,
  * layer_strides): once the running stride reaches output_stride, later depthwise layers keep
  * stride 1 and are dilated by the strides they skip. For 16: block 13 at stride 1, blocks
  * 14-16 dilated by 2; for 32 nothing changes. */
-static cap_status bind_encoder(const loader *ld, int output_stride, cap_encoder_weights *enc)
+static cap_status bind_blocks(const loader *ld, const char *prefix, int output_stride, int first,
+                              cap_block *blocks, cap_conv *conv1)
 {
     /* MobileNetV2 1.0 (t, c, n, s): Sandler et al. 2018, Table 2. */
     static const int settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2},
@@ -119,7 +123,6 @@ static cap_status bind_encoder(const loader *ld, int output_stride, cap_encoder_
                                        {6, 320, 1, 1}};
     cap_status st = CAP_OK;
     char name[48]; /* "encoder.blocks.NN.depthwise.conv" */
-    enc->conv0 = conv(ld, "encoder.conv0.conv", 3, 32, 3, 2, 0, &st);
     int cin = 32, b = 0, current = 2, rate = 1; /* running stride after conv0; dilation */
     for (int s = 0; s < 7; s++) {
         for (int i = 0; i < settings[s][2]; i++, b++) {
@@ -133,21 +136,46 @@ static cap_status bind_encoder(const loader *ld, int output_stride, cap_encoder_
             } else {
                 current *= table_stride;
             }
-            cap_block *blk = &enc->blocks[b];
-            if (t != 1) {
-                snprintf(name, sizeof name, "encoder.blocks.%d.expand.conv", b);
-                blk->expand = conv(ld, name, cin, hidden, 1, 1, 0, &st);
+            if (b >= first) {
+                cap_block *blk = &blocks[b];
+                if (t != 1) {
+                    snprintf(name, sizeof name, "%s.blocks.%d.expand.conv", prefix, b);
+                    blk->expand = conv(ld, name, cin, hidden, 1, 1, 0, &st);
+                }
+                snprintf(name, sizeof name, "%s.blocks.%d.depthwise.conv", prefix, b);
+                blk->depthwise = conv(ld, name, hidden, hidden, 3, stride, 1, &st);
+                blk->depthwise.dilation = dilation;
+                snprintf(name, sizeof name, "%s.blocks.%d.project.conv", prefix, b);
+                blk->project = conv(ld, name, hidden, cout, 1, 1, 0, &st);
+                blk->residual = stride == 1 && cin == cout;
             }
-            snprintf(name, sizeof name, "encoder.blocks.%d.depthwise.conv", b);
-            blk->depthwise = conv(ld, name, hidden, hidden, 3, stride, 1, &st);
-            blk->depthwise.dilation = dilation;
-            snprintf(name, sizeof name, "encoder.blocks.%d.project.conv", b);
-            blk->project = conv(ld, name, hidden, cout, 1, 1, 0, &st);
-            blk->residual = stride == 1 && cin == cout;
             cin = cout;
         }
     }
-    enc->conv1 = conv(ld, "encoder.conv1.conv", cin, CAP_FEATURE_DIM, 1, 1, 0, &st);
+    if (conv1) {
+        snprintf(name, sizeof name, "%s.conv1.conv", prefix);
+        *conv1 = conv(ld, name, cin, CAP_FEATURE_DIM, 1, 1, 0, &st);
+    }
+    return st;
+}
+
+static cap_status bind_encoder(const loader *ld, int output_stride, cap_encoder_weights *enc)
+{
+    cap_status st = CAP_OK;
+    enc->conv0 = conv(ld, "encoder.conv0.conv", 3, 32, 3, 2, 0, &st);
+    if (st != CAP_OK)
+        return st;
+    return bind_blocks(ld, "encoder", output_stride, 0, enc->blocks, &enc->conv1);
+}
+
+/* The tagger of a version-2 file: blocks head_start..16 at output stride 32, conv1, and the
+ * classifier, a 1x1 convolution to n_classes outputs. */
+static cap_status bind_tagger(const loader *ld, int head_start, int n_classes,
+                              cap_tagger_weights *tg)
+{
+    tg->head_start = head_start;
+    cap_status st = bind_blocks(ld, "tagger", 32, head_start, tg->blocks, &tg->conv1);
+    tg->classifier = conv(ld, "tagger.classifier", CAP_FEATURE_DIM, n_classes, 1, 1, 0, &st);
     return st;
 }
 
@@ -187,9 +215,10 @@ static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_
     if (ld->size < HEADER_SIZE || memcmp(h, CAP_MODEL_MAGIC, 8) != 0)
         return cap_fail(ld->err, CAP_ERR_MODEL, "not a caption model file (bad magic)");
     uint32_t version = rd_u32(h + 8);
-    if (version != CAP_MODEL_VERSION)
-        return cap_fail(ld->err, CAP_ERR_MODEL, "model format version %u, this program reads %d",
-                        version, CAP_MODEL_VERSION);
+    if (version < 1 || version > CAP_MODEL_VERSION)
+        return cap_fail(ld->err, CAP_ERR_MODEL,
+                        "model format version %u, this program reads versions 1 to %d", version,
+                        CAP_MODEL_VERSION);
     if (rd_u32(h + 12) != HEADER_SIZE)
         return cap_fail(ld->err, CAP_ERR_MODEL, "unexpected header size %u", rd_u32(h + 12));
     ld->n_tensors = rd_u32(h + 16);
@@ -213,7 +242,7 @@ static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_
                         "meaning 32, or 16)", stride_field);
     *c = (cap_model_config){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5],
                             (int)v[6], (int)v[7], (int)v[8], (int)v[9], (int)v[10], (int)v[11],
-                            stride_field == 0 ? 32 : 16};
+                            stride_field == 0 ? 32 : 16, (int)v[0]};
     if (c->feature_dim != CAP_FEATURE_DIM || c->input_size != CAP_ENCODER_INPUT)
         return cap_fail(ld->err, CAP_ERR_MODEL,
                         "unsupported encoder geometry: feature dim %d, input %d (want %d, %d)",
@@ -229,6 +258,34 @@ static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_
     for (int i = 0; i < 4; i++)
         if (tok[i] < 0 || tok[i] >= c->vocab_size)
             return cap_fail(ld->err, CAP_ERR_MODEL, "special token id out of range");
+    /* Version 2: the tagger, the class table and the added words; version 1 has none. */
+    c->base_vocab_size = c->vocab_size;
+    if (version >= 2) {
+        ld->tagger_head_start = rd_u32(h + 104);
+        const uint32_t base_vocab = rd_u32(h + 108);
+        ld->class_offset = rd_u64(h + 112);
+        ld->class_bytes = rd_u64(h + 120);
+        ld->n_classes = rd_u32(h + 128);
+        if (base_vocab != 0)
+            c->base_vocab_size = (int)base_vocab;
+        if (c->base_vocab_size > c->vocab_size)
+            return cap_fail(ld->err, CAP_ERR_MODEL, "base vocabulary %d exceeds vocabulary %d",
+                            c->base_vocab_size, c->vocab_size);
+        for (int i = 0; i < 4; i++)
+            if (tok[i] >= c->base_vocab_size)
+                return cap_fail(ld->err, CAP_ERR_MODEL, "special token outside the base vocabulary");
+        if (ld->tagger_head_start > CAP_ENCODER_BLOCKS - 1)
+            return cap_fail(ld->err, CAP_ERR_MODEL, "tagger head start %u out of range",
+                            ld->tagger_head_start);
+        if ((ld->tagger_head_start != 0) != (ld->n_classes != 0) || ld->n_classes > 100000)
+            return cap_fail(ld->err, CAP_ERR_MODEL,
+                            "tagger (head start %u) and class table (%u classes) disagree",
+                            ld->tagger_head_start, ld->n_classes);
+        if (ld->n_classes != 0 &&
+            (ld->class_offset > ld->size || ld->class_bytes > ld->size - ld->class_offset ||
+             ld->class_bytes < (uint64_t)ld->n_classes * 9))
+            return cap_fail(ld->err, CAP_ERR_MODEL, "class table lies outside the file");
+    }
     if (ld->table_offset > ld->size ||
         (uint64_t)ld->n_tensors * ENTRY_SIZE > ld->size - ld->table_offset)
         return cap_fail(ld->err, CAP_ERR_MODEL, "tensor table lies outside the file");
@@ -253,6 +310,41 @@ static cap_status bind_vocab(const loader *ld, cap_model *m, uint64_t offset, ui
         p = nul + 1;
     }
     return CAP_OK;
+}
+
+/* The class table: n_classes x (i32 word, i32 plural), then n_classes NUL-terminated labels
+ * (parse_header checked that the table lies inside the file and holds the records). */
+static cap_status bind_classes(const loader *ld, cap_model *m)
+{
+    const int n = (int)ld->n_classes, V = m->config.vocab_size;
+    m->classes = calloc((size_t)n, sizeof *m->classes);
+    if (!m->classes)
+        return cap_fail(ld->err, CAP_ERR_NOMEM, "out of memory");
+    m->n_classes = n;
+    const unsigned char *rec = ld->base + ld->class_offset;
+    const char *p = (const char *)rec + (size_t)n * 8, *end = (const char *)rec + ld->class_bytes;
+    for (int i = 0; i < n; i++) {
+        cap_class *c = &m->classes[i];
+        c->word = (int32_t)rd_u32(rec + 8 * (size_t)i);
+        c->plural = (int32_t)rd_u32(rec + 8 * (size_t)i + 4);
+        if (c->word < -1 || c->word >= V || c->plural < -1 || c->plural >= V ||
+            (c->word < 0) != (c->plural < 0))
+            return cap_fail(ld->err, CAP_ERR_MODEL, "class %d has an invalid word token", i);
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+        if (!nul)
+            return cap_fail(ld->err, CAP_ERR_MODEL, "class labels are truncated at class %d", i);
+        c->label = p;
+        p = nul + 1;
+    }
+    return CAP_OK;
+}
+
+static int find_word(const cap_model *m, const char *word)
+{
+    for (int i = 0; i < m->config.base_vocab_size; i++)
+        if (strcmp(m->words[i], word) == 0)
+            return i;
+    return -1;
 }
 
 cap_status cap_model_load(const char *path, cap_model **out, cap_error *err)
@@ -287,7 +379,7 @@ cap_status cap_model_load(const char *path, cap_model **out, cap_error *err)
     }
     m->map = map;
     m->map_size = (size_t)sb.st_size;
-    loader ld = {map, m->map_size, 0, 0, err};
+    loader ld = {.base = map, .size = m->map_size, .err = err};
     uint64_t vocab_offset = 0, vocab_bytes = 0;
     cap_status st = parse_header(&ld, &m->config, &vocab_offset, &vocab_bytes);
     if (st == CAP_OK)
@@ -296,6 +388,14 @@ cap_status cap_model_load(const char *path, cap_model **out, cap_error *err)
         st = bind_encoder(&ld, m->config.output_stride, &m->encoder);
     if (st == CAP_OK)
         st = bind_decoder(&ld, &m->config, &m->decoder);
+    if (st == CAP_OK && ld.n_classes > 0)
+        st = bind_tagger(&ld, (int)ld.tagger_head_start, (int)ld.n_classes, &m->tagger);
+    if (st == CAP_OK && ld.n_classes > 0)
+        st = bind_classes(&ld, m);
+    if (st == CAP_OK) {
+        m->token_a = find_word(m, "a");
+        m->token_an = find_word(m, "an");
+    }
     if (st != CAP_OK) {
         cap_model_free(m);
         return st;
@@ -311,6 +411,7 @@ void cap_model_free(cap_model *model)
     if (model->map)
         munmap(model->map, model->map_size);
     free(model->words);
+    free(model->classes);
     free(model);
 }
 

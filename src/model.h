@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define CAP_MODEL_MAGIC "CAPTMODL"
-#define CAP_MODEL_VERSION 1
+#define CAP_MODEL_VERSION 2 /* the newest version this program reads; it reads 1 too */
 #define CAP_ENCODER_BLOCKS 17 /* inverted residual blocks of MobileNetV2 1.0 */
 
 /* A convolution with BatchNorm folded in. Layouts (row-major, PyTorch order):
@@ -38,6 +38,22 @@ typedef struct cap_encoder_weights {
     cap_block blocks[CAP_ENCODER_BLOCKS];
     cap_conv conv1; /* 1x1, 320 -> 1280, ReLU6: the feature map */
 } cap_encoder_weights;
+
+/* The tagger (version-2 files): the pretrained classifier's own blocks after the shared trunk,
+ * at output stride 32, then conv1 + ReLU6, global average pool, 1x1 classifier (no activation).
+ * Only blocks[head_start .. CAP_ENCODER_BLOCKS - 1] are bound. */
+typedef struct cap_tagger_weights {
+    int head_start; /* 0 = no tagger; else its input is the output of encoder block head_start-1 */
+    cap_block blocks[CAP_ENCODER_BLOCKS];
+    cap_conv conv1;      /* 1x1, 320 -> 1280, ReLU6 */
+    cap_conv classifier; /* 1x1, 1280 -> n_classes */
+} cap_tagger_weights;
+
+/* One tagger output (row 0 is "background", row k ImageNet class k - 1). */
+typedef struct cap_class {
+    int word, plural;  /* token ids of its caption word form, singular and plural; -1 = none */
+    const char *label; /* NUL-terminated, in the mapping */
+} cap_class;
 
 /* Decoder parameters; names follow tools/decoder_model.py and Xu et al. 2015.
  * Every matrix is row-major [rows][cols] as in torch.nn.Linear (y = W x + b). */
@@ -68,6 +84,8 @@ typedef struct cap_model_config {
     int output_stride; /* encoder input side / grid side: 32 (7x7), or 16 (14x14: block 13's
                           depthwise at stride 1, blocks 14-16 dilated by 2); header offset
                           100, where 0 means 32 */
+    int base_vocab_size; /* V0 <= V: tokens >= V0 were added for the tagger's classes (their
+                            rows copied from a trained word), candidates only when forced */
 } cap_model_config;
 
 struct cap_model {
@@ -77,6 +95,10 @@ struct cap_model {
     const char **words; /* [V] pointers into the mapping */
     cap_encoder_weights encoder;
     cap_decoder_weights decoder;
+    cap_tagger_weights tagger;
+    int n_classes;      /* tagger outputs; 0 without a tagger */
+    cap_class *classes; /* [n_classes], owned */
+    int token_a, token_an; /* the articles' token ids, -1 when absent (a/an agreement) */
 };
 
 #endif
