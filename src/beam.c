@@ -427,15 +427,27 @@ cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options
         st = cap_decoder_alloc(m, constrained ? 2 * k : k, &buf, err);
     if (st == CAP_OK)
         st = cap_decoder_begin(m, a, &ann, h0, c0, err);
+    /* The plain search first: when its best caption already names the forced word, that is
+     * the caption (a constraint only ever changes a caption that misses the word). */
     int found = 0;
-    if (st == CAP_OK && constrained) {
-        st = run_search(m, &ann, h0, c0, opt, con, &buf, out, &found, err);
-        if (found)
-            out->forced_word = con->tokens[0];
-    }
-    if (st == CAP_OK && !found) {
+    if (st == CAP_OK)
         st = run_search(m, &ann, h0, c0, opt, NULL, &buf, out, &found, err);
-        out->forced_word = -1;
+    if (st == CAP_OK && constrained && out->n_captions > 0) {
+        const cap_caption *best = &out->captions[0];
+        int named = 0;
+        for (int i = 0; i < best->n_tokens && !named; i++)
+            for (int j = 0; j < con->n; j++)
+                named |= best->tokens[i] == con->tokens[j];
+        cap_result forced = {0};
+        if (!named)
+            st = run_search(m, &ann, h0, c0, opt, con, &buf, &forced, &found, err);
+        if (st == CAP_OK && (named || found)) {
+            if (!named) {
+                cap_result_free(out);
+                *out = forced;
+            }
+            out->forced_word = con->tokens[0];
+        }
     }
     free(h0);
     free(c0);
