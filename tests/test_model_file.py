@@ -1,8 +1,12 @@
 #!/usr/bin/python3
-"""tools/captioner/model_file.py: a written file reads back the same, and writing over an
-existing model replaces it by rename, so that a reader (a running `caption` job) that holds the
-old file keeps reading it whole. Needs numpy."""
+"""tools/captioner/model_file.py: a written file reads back the same (format versions 1 and 2),
+a model without the version-2 extras is the version-1 file byte for byte (checked against an
+independent writer of docs/file-format.md's layout), a version-2 file has its header fields and
+class table where docs/file-format.md says, and writing over an existing model replaces it by
+rename, so that a reader (a running `caption` job) that holds the old file keeps reading it
+whole. Needs numpy."""
 import os
+import struct
 import sys
 import tempfile
 import unittest
@@ -25,6 +29,47 @@ def small_model(fill):
     return config, vocab, tensors
 
 
+def small_classes():
+    # background, a class with singular == plural (fish), one with a plural, an excluded one
+    return [(-1, -1, "background"), (4, 4, "tench, Tinca tinca"), (5, 6, "ostrich"),
+            (-1, -1, "jersey, T-shirt")]
+
+
+def small_model_v2(fill):
+    config, vocab, tensors = small_model(fill)
+    vocab = vocab + ["fish", "ostrich", "ostriches"]
+    config.update(vocab_size=len(vocab), tagger_head_start=13, base_vocab_size=5,
+                  classes=small_classes())
+    tensors["tagger.classifier.bias"] = np.arange(4, dtype=np.float32)
+    return config, vocab, tensors
+
+
+def expected_v1_bytes(config, vocab, tensors):
+    """docs/file-format.md's version-1 layout, written independently of model_file.py."""
+    names = list(tensors)
+    vocab_blob = b"".join(w.encode() + b"\0" for w in vocab)
+    vocab_off = 256 + 128 * len(names)
+    off = (vocab_off + len(vocab_blob) + 63) // 64 * 64
+    table, data = b"", []
+    for name in names:
+        a = tensors[name]
+        shape = list(a.shape) + [0] * (4 - a.ndim)
+        entry = name.encode().ljust(64, b"\0") + struct.pack("<II4IQQ", 0, a.ndim, *shape, off,
+                                                             a.nbytes)
+        table += entry.ljust(128, b"\0")
+        data.append((off, a.astype("<f4").tobytes()))
+        off = (off + a.nbytes + 63) // 64 * 64
+    size = data[-1][0] + len(data[-1][1])
+    fields = [config[k] for k in model_file.CONFIG_KEYS]
+    header = (b"CAPTMODL" + struct.pack("<III", 1, 256, len(names)) + struct.pack("<12I", *fields)
+              + struct.pack("<QQQQ", 256, vocab_off, len(vocab_blob), size)
+              + struct.pack("<I", 0)).ljust(256, b"\0")
+    out = bytearray(header + table + vocab_blob)
+    for o, blob in data:
+        out += b"\0" * (o - len(out)) + blob
+    return bytes(out)
+
+
 class ModelFile(unittest.TestCase):
     def test_round_trip(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -36,6 +81,83 @@ class ModelFile(unittest.TestCase):
             self.assertEqual(got_config["vocab_size"], 4)
             for name, arr in tensors.items():
                 np.testing.assert_array_equal(got[name], arr)
+
+    def test_v1_bytes_as_specified(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "m.bin")
+            config, vocab, tensors = small_model(2.5)
+            model_file.write_model(path, config, vocab, tensors)
+            with open(path, "rb") as f:
+                data = f.read()
+            self.assertEqual(data, expected_v1_bytes(config, vocab, tensors))
+            # Read back: version 1, no extras; written again: the same bytes, also with the
+            # version-2 keys read_model adds (classes None).
+            got_config, got_vocab, got = model_file.read_model(path)
+            self.assertEqual(got_config["version"], 1)
+            self.assertIsNone(got_config["classes"])
+            self.assertEqual(got_config["tagger_head_start"], 0)
+            self.assertEqual(got_config["base_vocab_size"], 4)
+            model_file.write_model(path, got_config, got_vocab, got)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), data)
+
+    def test_v2_round_trip_and_layout(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "m.bin")
+            config, vocab, tensors = small_model_v2(1.5)
+            model_file.write_model(path, config, vocab, tensors)
+            with open(path, "rb") as f:
+                data = f.read()
+            self.assertEqual(struct.unpack_from("<I", data, 8)[0], 2)
+            head_start, base, cls_off, cls_bytes, n_classes = struct.unpack_from("<IIQQI", data, 104)
+            self.assertEqual((head_start, base, n_classes), (13, 5, 4))
+            self.assertEqual(data[132:256], b"\0" * 124)
+            vocab_off, vocab_bytes, file_size = struct.unpack_from("<QQQ", data, 76)
+            self.assertEqual(file_size, len(data))
+            # the class table: after the vocabulary, before the first tensor
+            first_tensor = min(struct.unpack_from("<QQ", data, 256 + 128 * i + 88)[0]
+                               for i in range(len(tensors)))
+            self.assertGreaterEqual(cls_off, vocab_off + vocab_bytes)
+            self.assertLessEqual(cls_off + cls_bytes, first_tensor)
+            self.assertEqual(cls_off % 8, 0)
+            blob = data[cls_off:cls_off + cls_bytes]
+            self.assertEqual(struct.unpack_from("<8i", blob, 0), (-1, -1, 4, 4, 5, 6, -1, -1))
+            self.assertEqual(blob[32:], b"background\0tench, Tinca tinca\0ostrich\0jersey, T-shirt\0")
+            got_config, got_vocab, got = model_file.read_model(path)
+            self.assertEqual(got_vocab, vocab)
+            self.assertEqual(got_config["version"], 2)
+            self.assertEqual(got_config["classes"], small_classes())
+            self.assertEqual((got_config["tagger_head_start"], got_config["base_vocab_size"]),
+                             (13, 5))
+            for name, arr in tensors.items():
+                np.testing.assert_array_equal(got[name], arr)
+            model_file.write_model(path, got_config, got_vocab, got)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), data)
+            # without the extras it is the version-1 file again
+            got_config["classes"] = None
+            model_file.write_model(path, got_config, got_vocab, got)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), expected_v1_bytes(got_config, got_vocab, got))
+
+    def test_v2_bad_fields_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "m.bin")
+            model_file.write_model(path, *small_model_v2(1.0))
+            with open(path, "rb") as f:
+                data = bytearray(f.read())
+            cls_off = struct.unpack_from("<Q", data, 112)[0]
+            cases = {"token 7 out of range": (cls_off + 8, struct.pack("<i", 7)),
+                     "base vocabulary size 9": (108, struct.pack("<I", 9)),
+                     "class table beyond": (120, struct.pack("<Q", len(data))),
+                     "not a version-1 or 2": (8, struct.pack("<I", 3))}
+            for message, (offset, value) in cases.items():
+                bad = bytearray(data)
+                bad[offset:offset + len(value)] = value
+                with open(path, "wb") as f:
+                    f.write(bad)
+                with self.assertRaisesRegex(ValueError, message):
+                    model_file.read_model(path)
 
     def test_overwrite_is_a_rename_and_leaves_no_temporary(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -118,8 +118,9 @@ def main():
                     t, "caption or tag word" if caps is not None else "tag word only",
                     sum(forced), wrong)))
 
-    _, vocab, _ = model_file.read_model(args.model)
-    vocab = set(vocab)
+    config, vocab, _ = model_file.read_model(args.model)
+    # The trained words only: a version-2 file appends the class words after them.
+    vocab = set(vocab[:config["base_vocab_size"]])
     words = sorted({r["word"] for r in table if r["word"]})
     plurals = sorted({r["plural"] for r in table if r["word"]})
     miss_w = [w for w in words if any(t not in vocab for t in w.split())]

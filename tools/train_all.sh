@@ -1,6 +1,7 @@
 #!/bin/sh
-# The whole training recipe of models/caption-flickr8k.bin, one command, about 81 minutes on
-# 2 CPU cores (models/README.md has the measured times). Run it in the background:
+# The whole training recipe of models/caption-flickr8k.bin (format version 2, with the tagger),
+# one command, about 81 minutes on 2 CPU cores (models/README.md has the measured times). Run it
+# in the background:
 #
 #   nohup tools/train_all.sh > cache/train_all.log 2>&1 &
 #
@@ -32,6 +33,9 @@ echo "== $(date -u +%H:%M:%S) 3/4 one epoch of self-critical training on CIDEr-D
 $PY tools/train_scst.py --cache "$CACHE" --init "$CACHE/run_xe/average.pt" --out "$CACHE/run_scst" \
     --sample-from beam --end-mark --leave-best-out --epochs 1 --seed 2
 echo "== $(date -u +%H:%M:%S) 4/4 export: the mean of the cross-entropy weights and their self-critical fine-tune"
+# The export writes format version 2 (docs/file-format.md): the model plus the ImageNet tagger,
+# the class table and the class words with rows transferred from trained words
+# (captioner/open_vocab.py; it also rewrites tools/data/transferred_words.tsv).
 $PY tools/average_checkpoints.py "$CACHE/model.pt" "$CACHE/run_xe/average.pt" "$CACHE/run_scst/epoch_1.pt"
 $PY tools/export_model.py --checkpoint "$CACHE/model.pt" --out "$MODEL"
 echo "== $(date -u +%H:%M:%S) done; score the C program with: $PY tools/compare_dev.py --beam 3"

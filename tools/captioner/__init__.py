@@ -8,7 +8,10 @@ Modules:
   mobilenet_v2  the encoder
   decoder       the soft-attention LSTM decoder
   image         image loading, as the C loader does it
-  reference     the reference Captioner and its beam search
+  reference     the reference Captioner, its tags and its (constrained) beam search
+  tagger        the ImageNet classifier of the pretrained MobileNetV2 on the encoder's trunk
+  class_words   ImageNet class -> the word a caption uses (tools/data/imagenet_class_words.tsv)
+  open_vocab    version-1 model -> version 2: tagger, class table, transferred class words
   evaluate      BLEU-1..4, ROUGE-L and CIDEr-D (standard library only)
   records       the C program's caption files (jsonl or text), keyed by file name
 

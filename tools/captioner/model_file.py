@@ -1,18 +1,30 @@
-"""Read and write the captioner's model file (format version 1). The C reader is src/model.c;
-the format is documented in models/README.md ("File format"). All integers little-endian.
+"""Read and write the captioner's model file (format versions 1 and 2). The C reader is
+src/model.c; the format is documented in docs/file-format.md. All integers little-endian.
 
   offset 0    header, 256 bytes:
-              magic "CAPTMODL" (8 bytes), u32 version, u32 header_size (256), u32 n_tensors,
-              u32 vocab_size, u32 feature_dim, u32 grid_rows, u32 grid_cols, u32 input_size,
-              u32 embed_dim, u32 attention_dim, u32 hidden_dim,
+              magic "CAPTMODL" (8 bytes), u32 version (1 or 2), u32 header_size (256),
+              u32 n_tensors, u32 vocab_size, u32 feature_dim, u32 grid_rows, u32 grid_cols,
+              u32 input_size, u32 embed_dim, u32 attention_dim, u32 hidden_dim,
               u32 token_pad, u32 token_start, u32 token_end, u32 token_unk,
               u64 table_offset, u64 vocab_offset, u64 vocab_bytes, u64 file_size,
               u32 encoder_output_stride (0 = 32, the plain encoder; 16 = the dilated last stage,
-              mobilenet_v2.py), zero padding
+              mobilenet_v2.py),
+              version 2 only (zero in version 1): u32 tagger_head_start (0 = no tagger),
+              u32 base_vocab_size V0, u64 class_table_offset, u64 class_table_bytes,
+              u32 n_classes; zero padding
   table       n_tensors entries of 128 bytes: char name[64] (NUL-padded), u32 dtype (0 = float32),
               u32 ndim (1..4), u32 shape[4] (unused dims 0), u64 offset, u64 nbytes, zero padding
   vocabulary  vocab_size NUL-terminated UTF-8 words in token-id order
+  class table (version 2) at the next 8-byte aligned offset after the vocabulary (zero bytes
+              between): n_classes x (i32 singular token, i32 plural token; -1 = none), then
+              n_classes NUL-terminated UTF-8 labels
   tensors     each at a 64-byte aligned offset, row-major (C order)
+
+In Python a file is (config, vocab, tensors). config holds CONFIG_KEYS, "output_stride", and
+the version-2 extras: "version", "tagger_head_start", "base_vocab_size" and "classes" (a list
+of (singular token, plural token, label) with -1 for no token, or None for a version-1 file).
+write_model writes version 2 exactly when config["classes"] is not None, so a file read and
+written again is the same file, and a model without the extras is the version-1 file as before.
 """
 import os
 import struct
@@ -20,20 +32,25 @@ import struct
 import numpy as np
 
 MAGIC = b"CAPTMODL"
-VERSION = 1
+VERSION = 1  # the version of a file without a tagger; VERSION_TAGGER with one
+VERSION_TAGGER = 2
+VERSIONS = (1, 2)
 HEADER_SIZE = 256
 ENTRY_SIZE = 128
 ALIGN = 64
+CLASS_TABLE_ALIGN = 8
 DTYPE_F32 = 0
 _HEADER = "<8s15I4QI"
-_ENTRY = "<64sII4IQQ"
+_HEADER_V2 = _HEADER + "IIQQI"  # offsets 104, 108, 112, 120, 128
+_CLASS = "<ii"
 CONFIG_KEYS = ("vocab_size", "feature_dim", "grid_rows", "grid_cols", "input_size",
                "embed_dim", "attention_dim", "hidden_dim",
                "token_pad", "token_start", "token_end", "token_unk")
 # The encoder's output stride as stored at header offset 100. Files written before the field
 # existed hold 0 there, which means 32; the writer keeps writing 0 for 32 so that stride-32
-# files stay byte-identical, and the format version stays 1.
+# files stay byte-identical.
 STRIDE_FIELD = {32: 0, 16: 16}
+_ENTRY = "<64sII4IQQ"
 
 
 def _stride_from_field(path, value):
@@ -44,18 +61,52 @@ def _stride_from_field(path, value):
                      % (path, value))
 
 
-def _align(n):
-    return (n + ALIGN - 1) // ALIGN * ALIGN
+def _align(n, to=ALIGN):
+    return (n + to - 1) // to * to
+
+
+def class_table_blob(classes):
+    """The class table's bytes: (singular, plural) i32 pairs, then the NUL-terminated labels."""
+    pairs = b"".join(struct.pack(_CLASS, s, p) for s, p, _ in classes)
+    return pairs + b"".join(label.encode("utf-8") + b"\0" for _, _, label in classes)
+
+
+def parse_class_table(path, blob, n_classes, vocab_size):
+    """class_table_blob's inverse, checked: [(singular, plural, label)]."""
+    if len(blob) < 8 * n_classes:
+        raise ValueError("%s: class table of %d bytes for %d classes" % (path, len(blob), n_classes))
+    labels = blob[8 * n_classes:].decode("utf-8").split("\0")
+    if len(labels) != n_classes + 1 or labels[-1] != "":
+        raise ValueError("%s: class table does not hold %d labels" % (path, n_classes))
+    out = []
+    for i in range(n_classes):
+        s, p = struct.unpack_from(_CLASS, blob, 8 * i)
+        for t in (s, p):
+            if not -1 <= t < vocab_size:
+                raise ValueError("%s: class %d: token %d out of range" % (path, i, t))
+        out.append((s, p, labels[i]))
+    return out
 
 
 def write_model(path, config, vocab, tensors):
-    """config: dict with CONFIG_KEYS and optionally "output_stride" (32 when absent, or 16);
-    vocab: list of words; tensors: {name: np.ndarray}."""
+    """config: dict with CONFIG_KEYS and optionally "output_stride" (32 when absent, or 16) and
+    the version-2 extras (module docstring): with config["classes"] set, a version-2 file with
+    tagger_head_start (default 0), base_vocab_size (default vocab_size) and that class table;
+    without, a version-1 file. vocab: list of words; tensors: {name: np.ndarray}."""
     names = list(tensors)
     vocab_blob = b"".join(w.encode("utf-8") + b"\0" for w in vocab)
+    classes = config.get("classes")
     table_offset = HEADER_SIZE
     vocab_offset = table_offset + ENTRY_SIZE * len(names)
-    offset = _align(vocab_offset + len(vocab_blob))
+    end = vocab_offset + len(vocab_blob)
+    class_offset, class_blob = 0, b""
+    if classes is not None:
+        for s, p, _ in classes:
+            assert -1 <= s < len(vocab) and -1 <= p < len(vocab), (s, p)
+        class_offset = _align(end, CLASS_TABLE_ALIGN)
+        class_blob = class_table_blob(classes)
+        end = class_offset + len(class_blob)
+    offset = _align(end)
     entries, blobs = [], []
     for name in names:
         arr = np.ascontiguousarray(tensors[name], dtype=np.float32)
@@ -70,10 +121,16 @@ def write_model(path, config, vocab, tensors):
     stride = config.get("output_stride", 32)
     if stride not in STRIDE_FIELD:
         raise ValueError("encoder output stride %r, the format stores 32 or 16" % (stride,))
-    header = struct.pack(_HEADER, MAGIC, VERSION, HEADER_SIZE, len(names),
-                         *[config[k] for k in CONFIG_KEYS],
-                         table_offset, vocab_offset, len(vocab_blob), file_size,
-                         STRIDE_FIELD[stride])
+    common = [MAGIC, VERSION if classes is None else VERSION_TAGGER, HEADER_SIZE, len(names),
+              *[config[k] for k in CONFIG_KEYS],
+              table_offset, vocab_offset, len(vocab_blob), file_size, STRIDE_FIELD[stride]]
+    if classes is None:
+        header = struct.pack(_HEADER, *common)
+    else:
+        base = config.get("base_vocab_size") or len(vocab)
+        assert 0 < base <= len(vocab), base
+        header = struct.pack(_HEADER_V2, *common, config.get("tagger_head_start", 0), base,
+                             class_offset, len(class_blob), len(classes))
     # A new file renamed into place, never the old one rewritten: a `caption` job that has
     # the old file mapped keeps reading it whole, and a reader never sees half a file.
     tmp = "%s.tmp-%d" % (path, os.getpid())
@@ -82,6 +139,9 @@ def write_model(path, config, vocab, tensors):
             f.write(header.ljust(HEADER_SIZE, b"\0"))
             f.write(b"".join(entries))
             f.write(vocab_blob)
+            if classes is not None:
+                f.write(b"\0" * (class_offset - f.tell()))
+                f.write(class_blob)
             for off, blob in blobs:
                 f.write(b"\0" * (off - f.tell()))
                 f.write(blob)
@@ -95,16 +155,20 @@ def write_model(path, config, vocab, tensors):
 
 
 def read_model(path):
-    """Returns (config dict, vocab list, {name: float32 array}); config has CONFIG_KEYS and
-    "output_stride" (32 or 16)."""
+    """Returns (config dict, vocab list, {name: float32 array}); config has CONFIG_KEYS,
+    "output_stride" (32 or 16), "version" (1 or 2), "tagger_head_start" (0: no tagger),
+    "base_vocab_size" (V0; vocab_size in a version-1 file) and "classes" (list of
+    (singular token, plural token, label), or None in a version-1 file)."""
     with open(path, "rb") as f:
         data = f.read()
-    fields = struct.unpack_from(_HEADER, data, 0)
+    fields = struct.unpack_from(_HEADER_V2, data, 0)
     magic, version, header_size, n_tensors = fields[:4]
-    if magic != MAGIC or version != VERSION or header_size != HEADER_SIZE:
-        raise ValueError("%s: not a version-%d caption model" % (path, VERSION))
+    if magic != MAGIC or version not in VERSIONS or header_size != HEADER_SIZE:
+        raise ValueError("%s: not a version-%s caption model" % (
+            path, " or ".join(map(str, VERSIONS))))
     config = dict(zip(CONFIG_KEYS, fields[4:4 + len(CONFIG_KEYS)]))
-    table_offset, vocab_offset, vocab_bytes, file_size, stride = fields[4 + len(CONFIG_KEYS):]
+    (table_offset, vocab_offset, vocab_bytes, file_size, stride, head_start, base_vocab,
+     class_offset, class_bytes, n_classes) = fields[4 + len(CONFIG_KEYS):]
     config["output_stride"] = _stride_from_field(path, stride)
     side = config["input_size"] // config["output_stride"]
     if (config["grid_rows"], config["grid_cols"]) != (side, side):
@@ -114,6 +178,24 @@ def read_model(path):
     if file_size != len(data):
         raise ValueError("%s: file size %d, header says %d" % (path, len(data), file_size))
     vocab = data[vocab_offset:vocab_offset + vocab_bytes].decode("utf-8").split("\0")[:-1]
+    config["version"] = version
+    config["tagger_head_start"], config["base_vocab_size"], config["classes"] = 0, len(vocab), None
+    if version == 1:
+        if any(fields[4 + len(CONFIG_KEYS) + 5:]):
+            raise ValueError("%s: version 1 with version-2 header fields set" % path)
+    else:
+        if not 0 < base_vocab <= config["vocab_size"]:
+            raise ValueError("%s: base vocabulary size %d of %d" % (path, base_vocab,
+                                                                    config["vocab_size"]))
+        if class_offset + class_bytes > len(data):
+            raise ValueError("%s: class table beyond the end of the file" % path)
+        config["tagger_head_start"], config["base_vocab_size"] = head_start, base_vocab
+        if class_offset:
+            config["classes"] = parse_class_table(
+                path, data[class_offset:class_offset + class_bytes], n_classes,
+                config["vocab_size"])
+        else:
+            config["classes"] = []
     tensors = {}
     for i in range(n_tensors):
         name, dtype, ndim, *rest = struct.unpack_from(_ENTRY, data, table_offset + i * ENTRY_SIZE)

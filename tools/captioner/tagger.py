@@ -14,6 +14,7 @@ was trained with, whatever stride the captioner's head uses; the trunk is the sa
     tagger = Tagger()                        # frozen, eval mode
     probs = tagger.tag_rgb([rgb224, ...])    # (N, 1001) softmax, from images (own trunk)
     probs = tagger.probs(trunk_features)     # (N, 1001), from the captioner's trunk output
+    tagger = Tagger.from_model_tensors(tensors, head_start)  # from a version-2 model file
     top = top_tags(probs[0], k=5)            # [(imagenet_idx, p), ...] best first, background out
 """
 import torch
@@ -26,10 +27,13 @@ N_OUTPUTS = 1001  # background + 1,000 ImageNet classes
 
 
 class Tagger(nn.Module):
-    def __init__(self, tflite_path=TFLITE, head_start=mobilenet_v2.HEAD_START):
+    def __init__(self, tflite_path=TFLITE, head_start=mobilenet_v2.HEAD_START, full=None):
+        """full: the stride-32 MobileNetV2Encoder with its classifier to take the layers from
+        (default: loaded from tflite_path)."""
         super().__init__()
-        full = mobilenet_v2.load_from_tflite(tflite_path, with_classifier=True,
-                                             output_stride=32, head_start=head_start)
+        if full is None:
+            full = mobilenet_v2.load_from_tflite(tflite_path, with_classifier=True,
+                                                 output_stride=32, head_start=head_start)
         self.head_start = head_start
         self.trunk_net = full  # conv0 + blocks[:head_start] used by trunk(); not in forward()
         self.blocks = nn.ModuleList(full.blocks[head_start:])
@@ -38,6 +42,26 @@ class Tagger(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
         self.eval()
+
+    @classmethod
+    def from_model_tensors(cls, tensors, head_start):
+        """The tagger of a version-2 model file (model_file.read_model's tensors): the layers
+        from the `tagger.` tensors, the trunk from the encoder's (conv0 and the blocks before
+        head_start: the TFLite trunk, shared with the captioner)."""
+        full = mobilenet_v2.MobileNetV2Encoder(with_classifier=True, head_start=head_start)
+        state = {}
+        for name, arr in tensors.items():
+            parts = name.split(".")
+            if parts[0] == "tagger":
+                key = name[len("tagger."):]
+            elif parts[0] == "encoder" and (parts[1] == "conv0" or (
+                    parts[1] == "blocks" and int(parts[2]) < head_start)):
+                key = name[len("encoder."):]
+            else:
+                continue
+            state[key] = torch.from_numpy(arr.copy())
+        full.load_state_dict(state)  # strict: every layer from the file
+        return cls(head_start=head_start, full=full.eval())
 
     def train(self, mode=True):
         """Always frozen: BatchNorm is folded, so only the flag changes, but keep it eval."""
