@@ -237,7 +237,8 @@ typedef struct cap_result {
  * Tags (a version-2 model file with a tagger, max_tags > 0): the tagger runs on the encoder's
  * shared trunk and gives the ImageNet classes' probabilities; the max_tags best are returned.
  * A word's probability is the sum over the classes it names ("cat": tabby, tiger cat, ...).
- * When the most probable word's is >= tag_threshold, the search is constrained
+ * When the most probable word's is >= tag_threshold and the plain search's best caption does
+ * not already name it (or its plural), the search is constrained
  * (Anderson et al. 2017, "Guided Open Vocabulary Image Captioning with Constrained Beam
  * Search", with one disjunctive constraint {word, its plural}): two beams of beam_size run
  * in lockstep, one for hypotheses without the word, one for those with it; the n-best list is

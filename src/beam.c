@@ -409,6 +409,33 @@ cleanup:
     return st;
 }
 
+static int names_forced(const cap_caption *c, const cap_constraint *con)
+{
+    for (int i = 0; i < c->n_tokens; i++)
+        for (int j = 0; j < con->n; j++)
+            if (c->tokens[i] == con->tokens[j])
+                return 1;
+    return 0;
+}
+
+/* Drop (and free) the captions of res that do not name a token of con, keeping the order. */
+static void keep_named(cap_result *res, const cap_constraint *con)
+{
+    int n = 0;
+    for (int i = 0; i < res->n_captions; i++) {
+        if (names_forced(&res->captions[i], con)) {
+            res->captions[n++] = res->captions[i];
+            continue;
+        }
+        cap_caption *drop = &res->captions[i];
+        free(drop->tokens);
+        free(drop->word_prob);
+        free(drop->alpha);
+        free(drop->beta);
+    }
+    res->n_captions = n;
+}
+
 cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
                            const cap_constraint *con, cap_result *out, cap_error *err)
 {
@@ -433,13 +460,11 @@ cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options
     if (st == CAP_OK)
         st = run_search(m, &ann, h0, c0, opt, NULL, &buf, out, &found, err);
     if (st == CAP_OK && constrained && out->n_captions > 0) {
-        const cap_caption *best = &out->captions[0];
-        int named = 0;
-        for (int i = 0; i < best->n_tokens && !named; i++)
-            for (int j = 0; j < con->n; j++)
-                named |= best->tokens[i] == con->tokens[j];
+        const int named = names_forced(&out->captions[0], con);
         cap_result forced = {0};
-        if (!named)
+        if (named)
+            keep_named(out, con); /* the n-best list: only captions with the word */
+        else
             st = run_search(m, &ann, h0, c0, opt, con, &buf, &forced, &found, err);
         if (st == CAP_OK && (named || found)) {
             if (!named) {

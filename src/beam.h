@@ -26,8 +26,10 @@ typedef struct cap_constraint {
  * The n-best list: finished hypotheses by decreasing logprob / (words + 1)^length_penalty
  * (a stable sort), then unfinished ones by decreasing logprob.
  *
- * Constrained (Anderson et al. 2017, the finite-state form with one disjunctive constraint F =
- * con->tokens): two beams, state 0 (no token of F yet) and state 1 (one). Each step runs the
+ * With a constraint F = con->tokens, the plain search runs first; when its best caption holds
+ * a token of F, its result stands, less the captions without one (out->forced_word =
+ * con->tokens[0]): a constraint only ever changes a caption that misses the word. Otherwise the constrained search runs
+ * (Anderson et al. 2017, the finite-state form with one disjunctive constraint): two beams, state 0 (no token of F yet) and state 1 (one). Each step runs the
  * decoder on the live rows of state 0, then of state 1; an added word in F has the log
  * probability of its logit (its source word's copied row) under the same V0 normaliser.
  * From a state-0 row a token of F lands in state 1, any other in state 0; from a state-1 row

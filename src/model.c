@@ -258,6 +258,11 @@ static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_
     for (int i = 0; i < 4; i++)
         if (tok[i] < 0 || tok[i] >= c->vocab_size)
             return cap_fail(ld->err, CAP_ERR_MODEL, "special token id out of range");
+    if (ld->table_offset > ld->size ||
+        (uint64_t)ld->n_tensors * ENTRY_SIZE > ld->size - ld->table_offset)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "tensor table lies outside the file");
+    if (*vocab_offset > ld->size || *vocab_bytes > ld->size - *vocab_offset)
+        return cap_fail(ld->err, CAP_ERR_MODEL, "vocabulary lies outside the file");
     /* Version 2: the tagger, the class table and the added words; version 1 has none. */
     c->base_vocab_size = c->vocab_size;
     if (version >= 2) {
@@ -286,11 +291,6 @@ static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_
              ld->class_bytes < (uint64_t)ld->n_classes * 9))
             return cap_fail(ld->err, CAP_ERR_MODEL, "class table lies outside the file");
     }
-    if (ld->table_offset > ld->size ||
-        (uint64_t)ld->n_tensors * ENTRY_SIZE > ld->size - ld->table_offset)
-        return cap_fail(ld->err, CAP_ERR_MODEL, "tensor table lies outside the file");
-    if (*vocab_offset > ld->size || *vocab_bytes > ld->size - *vocab_offset)
-        return cap_fail(ld->err, CAP_ERR_MODEL, "vocabulary lies outside the file");
     return CAP_OK;
 }
 

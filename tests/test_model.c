@@ -106,8 +106,10 @@ static void test_encoder_and_first_step(const cap_model *m, const char *golden, 
     const int start = m->config.token_start;
     cap_decoder_step(m, &ann, 1, &start, h0, c0, &buf);
     const float da = max_diff(buf.alpha, step_ref, (size_t)L);
-    const float dl = max_diff(buf.logits, step_ref + L + 1, (size_t)V);
-    const float ltol = 1e-4f * max_abs(step_ref + L + 1, (size_t)V);
+    /* The decoder computes the V0 trained words' logits (the added words' only when forced). */
+    const int V0 = m->config.base_vocab_size;
+    const float dl = max_diff(buf.logits, step_ref + L + 1, (size_t)V0);
+    const float ltol = 1e-4f * max_abs(step_ref + L + 1, (size_t)V0);
     printf("decoder step 0: alpha max |diff| %.3g (tol 1e-5), beta %.6f vs %.6f, logits max "
            "|diff| %.3g (tol %.3g)\n", da, buf.beta[0], step_ref[L], dl, ltol);
     CHECK(da <= 1e-5f, "alpha differs: %g", da);
@@ -159,7 +161,8 @@ static void check_nbest_rules(const cap_result *res, const char *name, float len
 }
 
 static void test_captions(const cap_model *m, const char *golden, const char *assets,
-                          const char *file, int beam, float length_penalty, int no_repeat_ngram)
+                          const char *file, int beam, float length_penalty, int no_repeat_ngram,
+                          float tag_threshold)
 {
     char path[4096], line[8192];
     snprintf(path, sizeof path, "%s/%s", golden, file);
@@ -182,6 +185,7 @@ static void test_captions(const cap_model *m, const char *golden, const char *as
         opt.beam_size = beam;
         opt.length_penalty = length_penalty;
         opt.no_repeat_ngram = no_repeat_ngram;
+        opt.tag_threshold = tag_threshold;
         int ok = cap_image_load_file(path, &img, &err) == CAP_OK &&
                  cap_caption_image(m, &img, &opt, &res, &err) == CAP_OK;
         CHECK(ok, "%s: %s", name, err.message);
@@ -212,6 +216,96 @@ static void test_captions(const cap_model *m, const char *golden, const char *as
     }
     fclose(f);
     CHECK(n_lines >= 3, "only %d golden captions in %s", n_lines, file);
+}
+
+/* Does the caption hold the forced word or its plural (a class naming it gives both)? */
+static int names_word(const cap_model *m, const cap_caption *c, int word)
+{
+    for (int i = 0; i < c->n_tokens; i++) {
+        if (c->tokens[i] == word)
+            return 1;
+        for (int k = 0; k < m->n_classes; k++)
+            if (m->classes[k].word == word && m->classes[k].plural == c->tokens[i])
+                return 1;
+    }
+    return 0;
+}
+
+/* The tagger against PyTorch (golden tags.tsv: NAME<TAB>class:prob,...<TAB>forced token<TAB>
+ * forced prob): the same top-5 classes, probabilities within 1e-4, the same forced word;
+ * every returned caption names the forced word; and a threshold above 1 (tags, never a
+ * constraint) gives exactly the captions of max_tags 0 (no tagger). */
+static void test_tags(const cap_model *m, const char *golden, const char *assets)
+{
+    char path[4096], line[8192];
+    snprintf(path, sizeof path, "%s/tags.tsv", golden);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "open %s", path);
+    if (!f)
+        return;
+    int n_lines = 0, n_forced = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *name = strtok(line, "\t"), *tags = strtok(NULL, "\t");
+        char *forced = strtok(NULL, "\t"), *forced_p = strtok(NULL, "\t\n");
+        if (!name || !tags || !forced || !forced_p)
+            continue;
+        int want_class[CAP_MAX_TAGS], n_want = 0;
+        float want_p[CAP_MAX_TAGS];
+        for (char *tok = strtok(tags, ","); tok && n_want < CAP_MAX_TAGS; tok = strtok(NULL, ","))
+            if (sscanf(tok, "%d:%f", &want_class[n_want], &want_p[n_want]) == 2)
+                n_want++;
+        snprintf(path, sizeof path, "%s/%s", assets, name);
+        cap_image img = {0};
+        cap_result res = {0}, plain = {0}, unforced = {0};
+        cap_error err = {0};
+        cap_options opt = cap_options_default();
+        int ok = cap_image_load_file(path, &img, &err) == CAP_OK &&
+                 cap_caption_image(m, &img, &opt, &res, &err) == CAP_OK;
+        CHECK(ok, "%s: %s", name, err.message);
+        if (ok) {
+            CHECK(res.n_tags == n_want, "%s: %d tags, PyTorch %d", name, res.n_tags, n_want);
+            for (int i = 0; i < res.n_tags && i < n_want; i++) {
+                CHECK(res.tags[i].class_index == want_class[i], "%s: tag %d is class %d, PyTorch %d",
+                      name, i, res.tags[i].class_index, want_class[i]);
+                CHECK(fabsf(res.tags[i].prob - want_p[i]) <= 1e-4f,
+                      "%s: tag %d prob %.6f, PyTorch %.6f", name, i, res.tags[i].prob, want_p[i]);
+                CHECK(res.tags[i].label && res.tags[i].label[0], "%s: tag without a label", name);
+            }
+            CHECK(res.forced_word == atoi(forced), "%s: forced word %d, PyTorch %d", name,
+                  res.forced_word, atoi(forced));
+            CHECK(fabsf(res.forced_prob - (float)atof(forced_p)) <= 1e-4f,
+                  "%s: forced prob %.6f, PyTorch %s", name, res.forced_prob, forced_p);
+            for (int c = 0; res.forced_word >= 0 && c < res.n_captions; c++)
+                CHECK(names_word(m, &res.captions[c], res.forced_word),
+                      "%s: caption %d lacks the forced word", name, c);
+            n_forced += res.forced_word >= 0;
+        }
+        /* No constraint (threshold 2) = no tagger (max_tags 0), caption for caption. */
+        cap_options off = cap_options_default(), none = cap_options_default();
+        off.tag_threshold = 2.0f;
+        none.max_tags = 0;
+        ok = ok && cap_caption_image(m, &img, &off, &unforced, &err) == CAP_OK &&
+             cap_caption_image(m, &img, &none, &plain, &err) == CAP_OK;
+        CHECK(ok, "%s: %s", name, err.message);
+        if (ok) {
+            CHECK(unforced.forced_word == -1 && plain.forced_word == -1 && plain.n_tags == 0 &&
+                      unforced.n_tags == opt.max_tags,
+                  "%s: threshold 2 / max_tags 0 results", name);
+            int same = unforced.n_captions == plain.n_captions;
+            for (int c = 0; same && c < plain.n_captions; c++)
+                same = unforced.captions[c].n_tokens == plain.captions[c].n_tokens &&
+                       memcmp(unforced.captions[c].tokens, plain.captions[c].tokens,
+                              sizeof(int) * (size_t)plain.captions[c].n_tokens) == 0;
+            CHECK(same, "%s: an unconstrained caption differs from the plain search's", name);
+        }
+        cap_result_free(&res);
+        cap_result_free(&plain);
+        cap_result_free(&unforced);
+        cap_image_free(&img);
+        n_lines++;
+    }
+    fclose(f);
+    CHECK(n_lines >= 3 && n_forced >= 1, "tags.tsv: %d photos, %d forced", n_lines, n_forced);
 }
 
 /* Write bytes to dir/name and expect cap_model_load to fail with `want`. */
@@ -460,10 +554,16 @@ int main(int argc, char **argv)
     test_encoder_and_first_step(m, argv[2], argv[3]);
     /* The same table as RUNS in tests/fixtures/make_goldens.py. */
     const cap_options def = cap_options_default();
-    test_captions(m, argv[2], argv[3], "greedy.tsv", 1, def.length_penalty, def.no_repeat_ngram);
-    test_captions(m, argv[2], argv[3], "beam3.tsv", 3, def.length_penalty, def.no_repeat_ngram);
-    test_captions(m, argv[2], argv[3], "beam3_plain.tsv", 3, 0.0f, 0);
-    test_captions(m, argv[2], argv[3], "beam5_lp1.5_nr3.tsv", 5, 1.5f, 3);
+    const float lp = def.length_penalty, thr = def.tag_threshold;
+    const int nr = def.no_repeat_ngram;
+    test_captions(m, argv[2], argv[3], "greedy.tsv", 1, lp, nr, thr);
+    test_captions(m, argv[2], argv[3], "beam3.tsv", 3, lp, nr, thr);
+    test_captions(m, argv[2], argv[3], "beam3_plain.tsv", 3, 0.0f, 0, thr);
+    test_captions(m, argv[2], argv[3], "beam5_lp1.5_nr3.tsv", 5, 1.5f, 3, thr);
+    test_captions(m, argv[2], argv[3], "beam3_t2.tsv", 3, lp, nr, 2.0f);
+    test_captions(m, argv[2], argv[3], "beam3_t0.95.tsv", 3, lp, nr, 0.95f);
+    if (m->n_classes > 0)
+        test_tags(m, argv[2], argv[3]);
     CHECK(m->config.output_stride == 16 || m->config.output_stride == 32,
           "shipped model: output stride %d", m->config.output_stride);
     check_geometry(m, m->config.output_stride, "shipped model");

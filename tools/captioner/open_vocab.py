@@ -17,7 +17,9 @@
       class (the class synset's lemmas, then its hypernyms breadth first, nearest first; lemmas
       lowercased, underscores as spaces; a single in-vocabulary word, not a special token),
       "owl" <- "bird". A plural form takes the source's plural when the vocabulary has it
-      ("owls" <- "birds"), else the source itself. With no word found on the way up the source
+      ("owls" <- "birds"); when it does not, the plural is not added (a copy of the singular's
+      rows would tie with the singular everywhere: "a unicycles") and the class's plural token
+      is its singular's. With no word found on the way up the source
       is FALLBACK_SOURCE ("object"; WordNet's walks all pass "object, physical object", so it
       is a last resort for a class outside the physical-object tree).
 
@@ -107,7 +109,13 @@ def class_table_and_words(vocab, rows=None, labels=None, wn=None):
                 src = source
                 if is_plural:
                     pl = cw.plural(source, wn)
-                    src = pl if pl in trained and pl not in SPECIALS else source
+                    if pl not in trained or pl in SPECIALS:
+                        # No trained plural to copy: the singular's rows would make the
+                        # plural tie with it everywhere ("a unicycles"), so the class has no
+                        # plural form (its plural token is the singular's).
+                        tokens.append(tokens[0])
+                        continue
+                    src = pl
                 ids[form] = len(vocab)
                 vocab.append(form)
                 transfers.append((form, src, k))

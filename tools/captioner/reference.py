@@ -17,7 +17,8 @@ MobileNetV2's ImageNet classifier layers, on the encoder's shared trunk) gives t
 probabilities; --tags N (default 5, 0 = --no-tags: no tagger, the plain search) are reported
 (--show-tags adds them to the output). A word's probability is the sum over the classes whose
 singular word it is; when the best word's is >= --tag-threshold (default 0.5), the caption must
-contain it or its plural (constrained_search, the rules of src/beam.c). The decoder's softmax
+contain it or its plural: when the plain search's best caption already does, it stays the
+result; else constrained_search runs (the rules of src/beam.c). The decoder's softmax
 is over the V0 = base_vocab_size trained words only; the class words after them are candidates
 only while forced. Without a confident tag the captions are those of the plain search.
 
@@ -400,9 +401,16 @@ class Captioner:
                 r["tags"] = top_tags(p, self.classes, self.vocab, max_tags)
                 w, pw, forced = forced_word(p, self.classes)
                 if w >= 0 and pw >= np.float32(tag_threshold):
-                    con, n_finished = constrained_search(
-                        self.decoder, feats[i:i + 1], forced, beam, max_len,
-                        tokens=self.config, n_vocab=self.base_vocab, **decode)
+                    # A constraint only changes a caption that misses the word: when the
+                    # plain search's best names it, its n-best list stays the result, less
+                    # the captions without the word (src/beam.c).
+                    named = any(tok in forced for tok in nbest[0]["tokens"])
+                    con = [x for x in nbest if any(tok in forced for tok in x["tokens"])]
+                    n_finished = 1
+                    if not named:
+                        con, n_finished = constrained_search(
+                            self.decoder, feats[i:i + 1], forced, beam, max_len,
+                            tokens=self.config, n_vocab=self.base_vocab, **decode)
                     if n_finished:
                         r.update(forced_word=w, forced_prob=float(pw), nbest=[
                             dict(x, tokens=fix_articles(x["tokens"], forced, self.vocab))
