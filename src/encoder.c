@@ -12,10 +12,15 @@
 #include <string.h>
 #include <time.h>
 
-/* Activation buffers big enough for the largest tensor: block 1's expansion,
- * 96 channels x 112 x 112. Output stride 16 only makes the last stage's maps 14x14 (at most
- * 1280 x 14 x 14 = 250,880 floats, Conv_1's output), far below that. */
-#define MAX_ACTIVATION (96 * 112 * 112)
+/* The four activation buffers, each sized for the largest tensor of its role (run_blocks):
+ * block input and output (they swap): conv0's output, 32 x 112 x 112; the expansion (also
+ * conv0's im2col, 27 x 112 x 112, and conv1's output): block 1's, 96 x 112 x 112; the
+ * depthwise output: block 2's, 144 x 56 x 56. Output stride 16 only makes the last stage's
+ * maps 14x14 (at most 1280 x 14 x 14 = 250,880 floats, conv1's output), far below these.
+ * (One size for all four, 96 x 112 x 112, was 19.3 MB of touched memory; this is 9.8 MB.) */
+#define MAX_BLOCK_IO (32 * 112 * 112)
+#define MAX_EXPANSION (96 * 112 * 112)
+#define MAX_DEPTHWISE (144 * 56 * 56)
 
 typedef struct tensor3 {
     float *data;
@@ -66,6 +71,38 @@ static void pointwise(const cap_conv *cv, const tensor3 *x, tensor3 *y, int act,
     const int hw = x->h * x->w;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, hw, cv->cin, 1.0f, cv->w,
                 cv->cin, x->data, hw, 0.0f, y->data, hw);
+    y->c = cv->cout;
+    y->h = x->h;
+    y->w = x->w;
+    bias_act(y->data, cv->b, y->c, hw, act, r);
+}
+
+/* Quantized weights (the tagger's) are turned into float32 QUANT_ROWS output channels at a
+ * time, in a scratch of QUANT_ROWS * QUANT_MAX_K floats: the whole float32 copy would cost the
+ * memory that keeping them as uint8 saves. */
+#define QUANT_ROWS 64
+#define QUANT_MAX_K 1280
+
+/* out [n][k] <- (wq[row0 + i][j] - zero_point) * scale: float32, rounded once, as the model
+ * file's reader in Python (tools/captioner/model_file.py, Quantized.dequantized). */
+static void dequantize_rows(const cap_conv *cv, int row0, int n, int k, float *out)
+{
+    const uint8_t *q = cv->wq + (size_t)row0 * k;
+    for (size_t i = 0; i < (size_t)n * k; i++)
+        out[i] = (float)((int)q[i] - cv->zero_point) * cv->scale;
+}
+
+/* pointwise() for a layer with quantized weights; scratch: QUANT_ROWS * QUANT_MAX_K floats. */
+static void pointwise_quantized(const cap_conv *cv, const tensor3 *x, tensor3 *y, int act,
+                                const float *r, float *scratch)
+{
+    const int hw = x->h * x->w;
+    for (int r0 = 0; r0 < cv->cout; r0 += QUANT_ROWS) {
+        const int n = cv->cout - r0 < QUANT_ROWS ? cv->cout - r0 : QUANT_ROWS;
+        dequantize_rows(cv, r0, n, cv->cin, scratch);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hw, cv->cin, 1.0f, scratch,
+                    cv->cin, x->data, hw, 0.0f, y->data + (size_t)r0 * hw, hw);
+    }
     y->c = cv->cout;
     y->h = x->h;
     y->w = x->w;
@@ -318,26 +355,51 @@ cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const floa
     return cap_encoder_forward_tagged(w, NULL, x, a, NULL, prof, err);
 }
 
+/* A 1x1 convolution with float32 or quantized weights (scratch: see pointwise_quantized). */
+static void pointwise_any(const cap_conv *cv, const tensor3 *x, tensor3 *y, int act,
+                          const float *r, float *scratch)
+{
+    if (cv->wq)
+        pointwise_quantized(cv, x, y, act, r, scratch);
+    else
+        pointwise(cv, x, y, act, r);
+}
+
+/* A depthwise layer with float32 or quantized weights (c * 9 <= QUANT_ROWS * QUANT_MAX_K). */
+static void depthwise_any(const cap_conv *cv, const tensor3 *x, tensor3 *y, float *scratch)
+{
+    if (!cv->wq) {
+        depthwise(cv, x, NULL, y);
+        return;
+    }
+    cap_conv plain = *cv;
+    dequantize_rows(cv, 0, cv->cout, 9, scratch);
+    plain.w = scratch;
+    plain.wq = NULL;
+    depthwise(&plain, x, NULL, y);
+}
+
 /* Run blocks[first .. end - 1] on *cur, which must live in buf[0]; the four rotating buffers
  * are block input, expansion, depthwise output, block output. On return *cur (the last
- * block's output) is again in buf[0]. */
+ * block's output) is again in buf[0]. scratch: for quantized weights (pointwise_quantized),
+ * NULL when there are none. */
 static void run_blocks(const cap_block *blocks, int first, int end, float *buf[4], tensor3 *cur,
-                       cap_encoder_profile *prof, double *t0)
+                       float *scratch, cap_encoder_profile *prof, double *t0)
 {
     for (int b = first; b < end; b++) {
         const cap_block *blk = &blocks[b];
         tensor3 exp = *cur, dw = {buf[2], 0, 0, 0}, out = {buf[3], 0, 0, 0};
-        if (blk->expand.w) {
+        if (blk->expand.w || blk->expand.wq) {
             exp.data = buf[1];
             /* (Fusing this bias + ReLU6 into the depthwise layer's read, cap_depthwise3x3's
              * x_bias, measured slower per encoder pass, so it stays a separate step.) */
-            pointwise(&blk->expand, cur, &exp, 1, NULL);
+            pointwise_any(&blk->expand, cur, &exp, 1, NULL, scratch);
             tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur->c * cur->h * cur->w, t0);
         }
-        depthwise(&blk->depthwise, &exp, NULL, &dw);
+        depthwise_any(&blk->depthwise, &exp, &dw, scratch);
         tick(prof, CAP_STAGE_DEPTHWISE, 2.0 * 9 * dw.c * dw.h * dw.w, t0);
         /* The linear bottleneck, with the block input added in the same pass as the bias. */
-        pointwise(&blk->project, &dw, &out, 0, blk->residual ? cur->data : NULL);
+        pointwise_any(&blk->project, &dw, &out, 0, blk->residual ? cur->data : NULL, scratch);
         tick(prof, CAP_STAGE_POINTWISE, 2.0 * out.c * dw.c * dw.h * dw.w, t0);
         /* The block output becomes the next input: swap buffers 0 and 3. */
         float *t = buf[0];
@@ -370,29 +432,28 @@ static cap_status tagger_forward(const cap_tagger_weights *tg, const tensor3 *tr
                                  cap_encoder_profile *prof, double *t0, cap_error *err)
 {
     const size_t n = tagger_activation_size(tg, trunk->c, trunk->h, trunk->w);
-    float *mem = malloc(sizeof(float) * 4 * n);
+    const size_t n_scratch = (size_t)QUANT_ROWS * QUANT_MAX_K;
+    float *mem = malloc(sizeof(float) * (4 * n + n_scratch));
     if (!mem)
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for tagger activations");
-    float *buf[4] = {mem, mem + n, mem + 2 * n, mem + 3 * n};
+    float *buf[4] = {mem, mem + n, mem + 2 * n, mem + 3 * n}, *scratch = mem + 4 * n;
     memcpy(buf[0], trunk->data, sizeof(float) * (size_t)trunk->c * trunk->h * trunk->w);
     tensor3 cur = {buf[0], trunk->c, trunk->h, trunk->w};
-    run_blocks(tg->blocks, tg->head_start, CAP_ENCODER_BLOCKS, buf, &cur, prof, t0);
+    run_blocks(tg->blocks, tg->head_start, CAP_ENCODER_BLOCKS, buf, &cur, scratch, prof, t0);
     tensor3 feat = {buf[1], 0, 0, 0};
-    pointwise(&tg->conv1, &cur, &feat, 1, NULL);
+    pointwise_any(&tg->conv1, &cur, &feat, 1, NULL, scratch);
     tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.h * cur.w, t0);
+    /* The global average pool, then the classifier: a 1x1 convolution on a 1x1 map. */
     const int hw = feat.h * feat.w;
-    float *pooled = buf[2];
+    tensor3 pooled = {buf[2], feat.c, 1, 1}, out = {logits, 0, 0, 0};
     for (int ch = 0; ch < feat.c; ch++) {
         float sum = 0.0f;
         for (int i = 0; i < hw; i++)
             sum += feat.data[(size_t)ch * hw + i];
-        pooled[ch] = sum / (float)hw;
+        pooled.data[ch] = sum / (float)hw;
     }
-    const cap_conv *cl = &tg->classifier;
-    memcpy(logits, cl->b, sizeof(float) * (size_t)cl->cout);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, cl->cout, cl->cin, 1.0f, cl->w, cl->cin, pooled, 1,
-                1.0f, logits, 1);
-    tick(prof, CAP_STAGE_POINTWISE, 2.0 * cl->cout * cl->cin, t0);
+    pointwise_any(&tg->classifier, &pooled, &out, 0, NULL, scratch);
+    tick(prof, CAP_STAGE_POINTWISE, 2.0 * tg->classifier.cout * tg->classifier.cin, t0);
     free(mem);
     return CAP_OK;
 }
@@ -402,11 +463,13 @@ cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_ta
                                       cap_encoder_profile *prof, cap_error *err)
 {
     const int tagged = tg && tg->head_start > 0 && tag_logits;
-    float *mem = malloc(sizeof(float) * 4 * (size_t)MAX_ACTIVATION);
+    float *mem = malloc(sizeof(float) *
+                        ((size_t)2 * MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE));
     if (!mem)
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for encoder activations");
     double t0 = prof ? clock_seconds() : 0.0;
-    float *buf[4] = {mem, mem + MAX_ACTIVATION, mem + 2 * MAX_ACTIVATION, mem + 3 * MAX_ACTIVATION};
+    float *buf[4] = {mem, mem + MAX_BLOCK_IO, mem + MAX_BLOCK_IO + MAX_EXPANSION,
+                     mem + MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE};
     tensor3 in = {(float *)x, 3, CAP_ENCODER_INPUT, CAP_ENCODER_INPUT};
     tensor3 cur = {buf[0], 0, 0, 0};
     conv3x3(&w->conv0, &in, buf[1], &cur);
@@ -415,7 +478,7 @@ cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_ta
     /* The trunk (conv0 and the blocks before the tagger's) is shared: the tagger branches off
      * at its first block, with the pretrained weights the captioner fine-tuned away. */
     const int split = tagged ? tg->head_start : CAP_ENCODER_BLOCKS;
-    run_blocks(w->blocks, 0, split, buf, &cur, prof, &t0);
+    run_blocks(w->blocks, 0, split, buf, &cur, NULL, prof, &t0);
     if (tagged) {
         cap_status st = tagger_forward(tg, &cur, tag_logits, prof, &t0, err);
         if (st != CAP_OK) {
@@ -423,7 +486,7 @@ cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_ta
             return st;
         }
     }
-    run_blocks(w->blocks, split, CAP_ENCODER_BLOCKS, buf, &cur, prof, &t0);
+    run_blocks(w->blocks, split, CAP_ENCODER_BLOCKS, buf, &cur, NULL, prof, &t0);
 
     tensor3 feat = {buf[1], 0, 0, 0};
     pointwise(&w->conv1, &cur, &feat, 1, NULL);

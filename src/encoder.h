@@ -21,7 +21,7 @@ void cap_encoder_input(const cap_image *image224, float *x);
  * feature.flatten(2).transpose(1, 2).
  * Convolutions use TensorFlow 'SAME' padding (extra row/column at the bottom/right), ReLU6 as
  * in Sandler et al. 2018; pointwise convolutions are one sgemm each (OpenBLAS).
- * Errors: CAP_ERR_NOMEM (scratch buffers, about 20 MB).
+ * Errors: CAP_ERR_NOMEM (scratch buffers, about 10 MB).
  */
 cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, float *a,
                                cap_error *err);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #define ENTRY_SIZE 128
 #define NAME_SIZE 64
 #define DTYPE_F32 0
+#define DTYPE_U8 2 /* uint8, value = (q - zero point) * scale: f32 scale, i32 zero point at 104 */
 
 static uint32_t rd_u32(const unsigned char *p)
 {
@@ -41,10 +43,18 @@ typedef struct loader {
     cap_error *err;
 } loader;
 
-/* Find tensor `name`, check it is float32 with exactly the given shape (ndim dims, trailing
- * zeros ignored), and return a pointer into the mapping. */
-static const float *tensor(const loader *ld, const char *name, int ndim, const int *shape,
-                           cap_status *st)
+/* A uint8 tensor's affine map, filled by find_tensor for dtype DTYPE_U8. */
+typedef struct quant {
+    const uint8_t *q;
+    float scale;
+    int zero_point;
+} quant;
+
+/* Find tensor `name`, check it is float32 (or, when qt is not NULL, possibly uint8, then
+ * described in *qt and NULL returned) with exactly the given shape (ndim dims, trailing zeros
+ * ignored), and return a pointer into the mapping. */
+static const float *find_tensor(const loader *ld, const char *name, int ndim, const int *shape,
+                                quant *qt, cap_status *st)
 {
     if (*st != CAP_OK)
         return NULL;
@@ -54,8 +64,9 @@ static const float *tensor(const loader *ld, const char *name, int ndim, const i
             continue;
         uint32_t dtype = rd_u32(e + 64), nd = rd_u32(e + 68);
         uint64_t offset = rd_u64(e + 88), nbytes = rd_u64(e + 96);
-        uint64_t expect = 4;
-        int same = dtype == DTYPE_F32 && nd == (uint32_t)ndim;
+        const int u8 = qt && dtype == DTYPE_U8;
+        uint64_t expect = u8 ? 1 : 4;
+        int same = (dtype == DTYPE_F32 || u8) && nd == (uint32_t)ndim;
         for (int d = 0; d < ndim; d++) {
             same = same && rd_u32(e + 72 + 4 * d) == (uint32_t)shape[d];
             expect *= (uint64_t)shape[d];
@@ -68,10 +79,29 @@ static const float *tensor(const loader *ld, const char *name, int ndim, const i
             *st = cap_fail(ld->err, CAP_ERR_MODEL, "tensor %s lies outside the file", name);
             return NULL;
         }
+        if (u8) {
+            uint32_t bits = rd_u32(e + 104);
+            memcpy(&qt->scale, &bits, sizeof qt->scale);
+            qt->zero_point = (int32_t)rd_u32(e + 108);
+            qt->q = ld->base + offset;
+            if (!(qt->scale > 0.0f) || !isfinite(qt->scale) || qt->zero_point < 0 ||
+                qt->zero_point > 255) {
+                *st = cap_fail(ld->err, CAP_ERR_MODEL, "tensor %s has an invalid quantization",
+                               name);
+                qt->q = NULL;
+            }
+            return NULL;
+        }
         return (const float *)(ld->base + offset);
     }
     *st = cap_fail(ld->err, CAP_ERR_MODEL, "tensor %s is missing", name);
     return NULL;
+}
+
+static const float *tensor(const loader *ld, const char *name, int ndim, const int *shape,
+                           cap_status *st)
+{
+    return find_tensor(ld, name, ndim, shape, NULL, st);
 }
 
 static const float *t1(const loader *ld, const char *name, int a, cap_status *st)
@@ -84,22 +114,21 @@ static const float *t2(const loader *ld, const char *name, int a, int b, cap_sta
     return tensor(ld, name, 2, (const int[]){a, b}, st);
 }
 
-static const float *t4(const loader *ld, const char *name, int a, int b, int c, int d,
-                       cap_status *st)
-{
-    return tensor(ld, name, 4, (const int[]){a, b, c, d}, st);
-}
-
 /* Pointwise (1x1) conv stored as [cout][cin][1][1]; full 3x3 as [cout][cin][3][3];
  * depthwise as [c][1][3][3] (PyTorch's layouts). */
 static cap_conv conv(const loader *ld, const char *prefix, int cin, int cout, int k, int stride,
-                     int depthwise, cap_status *st)
+                     int depthwise, int quant_ok, cap_status *st)
 {
     char wname[NAME_SIZE + 8], bname[NAME_SIZE + 8]; /* prefix < NAME_SIZE, plus suffix */
     snprintf(wname, sizeof wname, "%s.weight", prefix);
     snprintf(bname, sizeof bname, "%s.bias", prefix);
     cap_conv c = {0};
-    c.w = t4(ld, wname, cout, depthwise ? 1 : cin, k, k, st);
+    quant qt = {0};
+    c.w = find_tensor(ld, wname, 4, (const int[]){cout, depthwise ? 1 : cin, k, k},
+                      quant_ok && (k == 1 || depthwise) ? &qt : NULL, st);
+    c.wq = qt.q;
+    c.scale = qt.scale;
+    c.zero_point = qt.zero_point;
     c.b = t1(ld, bname, cout, st);
     c.cin = cin;
     c.cout = cout;
@@ -115,7 +144,7 @@ static cap_conv conv(const loader *ld, const char *prefix, int cin, int cout, in
  * stride 1 and are dilated by the strides they skip. For 16: block 13 at stride 1, blocks
  * 14-16 dilated by 2; for 32 nothing changes. */
 static cap_status bind_blocks(const loader *ld, const char *prefix, int output_stride, int first,
-                              cap_block *blocks, cap_conv *conv1)
+                              int quant_ok, cap_block *blocks, cap_conv *conv1)
 {
     /* MobileNetV2 1.0 (t, c, n, s): Sandler et al. 2018, Table 2. */
     static const int settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2},
@@ -140,13 +169,13 @@ static cap_status bind_blocks(const loader *ld, const char *prefix, int output_s
                 cap_block *blk = &blocks[b];
                 if (t != 1) {
                     snprintf(name, sizeof name, "%s.blocks.%d.expand.conv", prefix, b);
-                    blk->expand = conv(ld, name, cin, hidden, 1, 1, 0, &st);
+                    blk->expand = conv(ld, name, cin, hidden, 1, 1, 0, quant_ok, &st);
                 }
                 snprintf(name, sizeof name, "%s.blocks.%d.depthwise.conv", prefix, b);
-                blk->depthwise = conv(ld, name, hidden, hidden, 3, stride, 1, &st);
+                blk->depthwise = conv(ld, name, hidden, hidden, 3, stride, 1, quant_ok, &st);
                 blk->depthwise.dilation = dilation;
                 snprintf(name, sizeof name, "%s.blocks.%d.project.conv", prefix, b);
-                blk->project = conv(ld, name, hidden, cout, 1, 1, 0, &st);
+                blk->project = conv(ld, name, hidden, cout, 1, 1, 0, quant_ok, &st);
                 blk->residual = stride == 1 && cin == cout;
             }
             cin = cout;
@@ -154,7 +183,7 @@ static cap_status bind_blocks(const loader *ld, const char *prefix, int output_s
     }
     if (conv1) {
         snprintf(name, sizeof name, "%s.conv1.conv", prefix);
-        *conv1 = conv(ld, name, cin, CAP_FEATURE_DIM, 1, 1, 0, &st);
+        *conv1 = conv(ld, name, cin, CAP_FEATURE_DIM, 1, 1, 0, quant_ok, &st);
     }
     return st;
 }
@@ -162,10 +191,10 @@ static cap_status bind_blocks(const loader *ld, const char *prefix, int output_s
 static cap_status bind_encoder(const loader *ld, int output_stride, cap_encoder_weights *enc)
 {
     cap_status st = CAP_OK;
-    enc->conv0 = conv(ld, "encoder.conv0.conv", 3, 32, 3, 2, 0, &st);
+    enc->conv0 = conv(ld, "encoder.conv0.conv", 3, 32, 3, 2, 0, 0, &st);
     if (st != CAP_OK)
         return st;
-    return bind_blocks(ld, "encoder", output_stride, 0, enc->blocks, &enc->conv1);
+    return bind_blocks(ld, "encoder", output_stride, 0, 0, enc->blocks, &enc->conv1);
 }
 
 /* The tagger of a version-2 file: blocks head_start..16 at output stride 32, conv1, and the
@@ -174,8 +203,8 @@ static cap_status bind_tagger(const loader *ld, int head_start, int n_classes,
                               cap_tagger_weights *tg)
 {
     tg->head_start = head_start;
-    cap_status st = bind_blocks(ld, "tagger", 32, head_start, tg->blocks, &tg->conv1);
-    tg->classifier = conv(ld, "tagger.classifier", CAP_FEATURE_DIM, n_classes, 1, 1, 0, &st);
+    cap_status st = bind_blocks(ld, "tagger", 32, head_start, 1, tg->blocks, &tg->conv1);
+    tg->classifier = conv(ld, "tagger.classifier", CAP_FEATURE_DIM, n_classes, 1, 1, 0, 1, &st);
     return st;
 }
 

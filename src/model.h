@@ -21,13 +21,18 @@ typedef struct cap_conv {
     const float *w;
     const float *b;
     int cin, cout, stride, dilation;
+    /* Quantized weights (the tagger's, dtype 2 in the file): w is NULL and the weights are
+     * (wq[i] - zero_point) * scale, in the same layout. Only pointwise and depthwise layers. */
+    const uint8_t *wq;
+    float scale;
+    int zero_point;
 } cap_conv;
 
 /* One MobileNetV2 inverted residual block (Sandler et al. 2018, Table 1):
  * expand 1x1 + ReLU6 (absent when the expansion factor is 1), depthwise 3x3 + ReLU6,
  * project 1x1 (linear bottleneck), + input when stride 1 and cin == cout. */
 typedef struct cap_block {
-    cap_conv expand; /* expand.w == NULL when absent */
+    cap_conv expand; /* expand.w == expand.wq == NULL when absent */
     cap_conv depthwise;
     cap_conv project;
     int residual;

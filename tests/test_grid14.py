@@ -71,7 +71,7 @@ class Grid14(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="test_grid14.")
         with open(MODEL, "rb") as f:
             cls.shipped = f.read()
-        config, vocab, tensors = model_file.read_model(MODEL)
+        config, vocab, tensors = model_file.read_model(MODEL, keep_quantized=True)
         cls.shipped_config = dict(config)
         cls.shipped_stride = config["output_stride"]
         # The variant: the shipped file with the other stride; self.s16 / self.s32 name the files.
@@ -111,7 +111,7 @@ class Grid14(unittest.TestCase):
         self.assertEqual(self.captioner.config["output_stride"], 16)
 
     def test_writer_rewrites_the_shipped_file_identically(self):
-        config, vocab, tensors = model_file.read_model(MODEL)
+        config, vocab, tensors = model_file.read_model(MODEL, keep_quantized=True)
         path = os.path.join(self.tmp.name, "rewritten.bin")
         self.addCleanup(os.unlink, path)
         model_file.write_model(path, config, vocab, tensors)

@@ -82,6 +82,32 @@ class ModelFile(unittest.TestCase):
             for name, arr in tensors.items():
                 np.testing.assert_array_equal(got[name], arr)
 
+    def test_quantized_tensor_round_trip(self):
+        # dtype 2: uint8 bytes as given, the f32 scale and i32 zero point at entry offset
+        # 104; read back dequantized (value = (q - zero point) * scale, float32) or as is.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "m.bin")
+            config, vocab, tensors = small_model(2.5)
+            q = np.arange(24, dtype=np.uint8).reshape(2, 3, 2, 2) * 10
+            tensors["tagger.x.weight"] = model_file.Quantized(q, 0.0123, 113)
+            model_file.write_model(path, config, vocab, tensors)
+            with open(path, "rb") as f:
+                data = f.read()
+            _, _, got = model_file.read_model(path)
+            want = ((q.astype(np.float64) - 113) * np.float32(0.0123)).astype(np.float32)
+            np.testing.assert_array_equal(got["tagger.x.weight"], want)
+            self.assertEqual(got["tagger.x.weight"].dtype, np.float32)
+            _, _, raw = model_file.read_model(path, keep_quantized=True)
+            t = raw["tagger.x.weight"]
+            np.testing.assert_array_equal(t.q, q)
+            self.assertEqual((t.scale, t.zero_point), (float(np.float32(0.0123)), 113))
+            entry = 256 + 128 * list(tensors).index("tagger.x.weight")
+            self.assertEqual(struct.unpack_from("<I", data, entry + 64)[0], 2)
+            self.assertEqual(struct.unpack_from("<fi", data, entry + 104),
+                             (np.float32(0.0123), 113))
+            offset, nbytes = struct.unpack_from("<QQ", data, entry + 88)
+            self.assertEqual((nbytes, data[offset:offset + nbytes]), (24, q.tobytes()))
+
     def test_v1_bytes_as_specified(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "m.bin")

@@ -20,7 +20,7 @@ try:
     import numpy as np
     import torch
     from captioner import class_words as cw
-    from captioner import model_file, open_vocab, wordnet
+    from captioner import mobilenet_v2, model_file, open_vocab, wordnet
     from captioner.paths import DEFAULT_MODEL, ROOT, TFLITE
 except ImportError as e:
     skip_or_fail(e)
@@ -123,8 +123,17 @@ class SmallUpgrade(unittest.TestCase):
             got = tensors[name][:V0] if name in open_vocab.WORD_ROWS else tensors[name]
             self.assertEqual(got.dtype, np.float32)
             np.testing.assert_array_equal(got, arr, err_msg=name)
+        full = mobilenet_v2.load_from_tflite(TFLITE, with_classifier=True)
+        floats = {"tagger." + k: v.numpy() for k, v in full.state_dict().items()}
         for name, arr in self.tagger.items():
-            np.testing.assert_array_equal(tensors[name], arr, err_msg=name)
+            got = tensors[name]
+            if name.endswith(".weight"):
+                # the TFLite file's uint8 weights as they are, the same values as its floats
+                self.assertIsInstance(got, model_file.Quantized, name)
+                np.testing.assert_array_equal(got.q, arr.q, err_msg=name)
+                self.assertEqual((got.scale, got.zero_point), (arr.scale, arr.zero_point))
+                got = got.dequantized()
+            np.testing.assert_array_equal(got, floats[name], err_msg=name)
         self.assertEqual(tensors["tagger.classifier.weight"].shape, (1001, 1280, 1, 1))
         self.assertEqual(tensors["tagger.conv1.conv.weight"].shape, (1280, 320, 1, 1))
         self.assertEqual(sorted({k.split(".")[2] for k in tensors if k.startswith("tagger.b")}),

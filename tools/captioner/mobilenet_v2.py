@@ -210,3 +210,25 @@ def load_from_tflite(path, with_classifier=False, output_stride=32, head_start=H
         model.classifier.weight.data = torch.from_numpy(np.ascontiguousarray(w))
         model.classifier.bias.data = torch.from_numpy(tensors[head.inputs[2]].dequantized())
     return with_output_stride(model.eval(), output_stride)
+
+
+def tflite_quantized_weights(path):
+    """The convolution weights of the TFLite file as stored there: {state_dict name of the
+    weight (stride-32 encoder with classifier): (uint8 array in PyTorch's layout, scale,
+    zero point)}, value = (q - zero point) * scale, the same values load_from_tflite
+    dequantizes. The tagger keeps its weights this way in the model file (a quarter of the
+    bytes, and exactly the pretrained classifier's)."""
+    tensors, ops, _, _ = tfl.read_tflite(path)
+    convs = [op for op in ops if op.kind in (tfl.CONV_2D, tfl.DEPTHWISE_CONV_2D)]
+    model = MobileNetV2Encoder(with_classifier=True)
+    names = {id(m): n for n, m in model.named_modules()}
+    layers = [names[id(layer.conv)] for layer in model.conv_layers()] + ["classifier"]
+    assert len(convs) == len(layers), "unexpected number of conv ops"
+    out = {}
+    for op, name in zip(convs, layers):
+        t = tensors[op.inputs[1]]
+        assert t.data.dtype == np.uint8 and t.scale is not None, name
+        q = t.data.reshape(t.shape)
+        q = q.transpose(3, 0, 1, 2) if op.kind == tfl.DEPTHWISE_CONV_2D else q.transpose(0, 3, 1, 2)
+        out[name + ".weight"] = (np.ascontiguousarray(q), t.scale, t.zero_point)
+    return out

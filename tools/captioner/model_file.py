@@ -12,7 +12,8 @@ src/model.c; the format is documented in docs/file-format.md. All integers littl
               version 2 only (zero in version 1): u32 tagger_head_start (0 = no tagger),
               u32 base_vocab_size V0, u64 class_table_offset, u64 class_table_bytes,
               u32 n_classes; zero padding
-  table       n_tensors entries of 128 bytes: char name[64] (NUL-padded), u32 dtype (0 = float32),
+  table       n_tensors entries of 128 bytes: char name[64] (NUL-padded), u32 dtype (0 = float32,
+              2 = uint8 with f32 scale and i32 zero point at entry offset 104: Quantized),
               u32 ndim (1..4), u32 shape[4] (unused dims 0), u64 offset, u64 nbytes, zero padding
   vocabulary  vocab_size NUL-terminated UTF-8 words in token-id order
   class table (version 2) at the next 8-byte aligned offset after the vocabulary (zero bytes
@@ -40,6 +41,9 @@ ENTRY_SIZE = 128
 ALIGN = 64
 CLASS_TABLE_ALIGN = 8
 DTYPE_F32 = 0
+# uint8 with one affine map per tensor, value = (q - zero_point) * scale (the TFLite model's
+# own quantization): the tagger's weights, stored as they come, a quarter of float32's bytes.
+DTYPE_U8 = 2
 _HEADER = "<8s15I4QI"
 _HEADER_V2 = _HEADER + "IIQQI"  # offsets 104, 108, 112, 120, 128
 _CLASS = "<ii"
@@ -51,6 +55,26 @@ CONFIG_KEYS = ("vocab_size", "feature_dim", "grid_rows", "grid_cols", "input_siz
 # files stay byte-identical.
 STRIDE_FIELD = {32: 0, 16: 16}
 _ENTRY = "<64sII4IQQ"
+_ENTRY_QUANT = "<fi"  # at entry offset 104 (dtype 2): f32 scale, i32 zero point
+
+
+class Quantized:
+    """A uint8 tensor with its per-tensor affine map: value = (q - zero_point) * scale."""
+
+    def __init__(self, q, scale, zero_point):
+        self.q = np.ascontiguousarray(q, dtype=np.uint8)
+        self.scale = float(np.float32(scale))
+        self.zero_point = int(zero_point)
+        assert 0 <= self.zero_point <= 255, zero_point
+
+    @property
+    def shape(self):
+        return self.q.shape
+
+    def dequantized(self):
+        """float32, bit for bit tflite_reader.Tensor.dequantized() and src/model.c: the exact
+        product of an integer and a float32, rounded once."""
+        return ((self.q.astype(np.float64) - self.zero_point) * self.scale).astype(np.float32)
 
 
 def _stride_from_field(path, value):
@@ -109,11 +133,17 @@ def write_model(path, config, vocab, tensors):
     offset = _align(end)
     entries, blobs = [], []
     for name in names:
-        arr = np.ascontiguousarray(tensors[name], dtype=np.float32)
+        t = tensors[name]
+        quant = b""
+        if isinstance(t, Quantized):
+            arr, dtype = t.q, DTYPE_U8
+            quant = struct.pack(_ENTRY_QUANT, t.scale, t.zero_point)
+        else:
+            arr, dtype = np.ascontiguousarray(t, dtype=np.float32), DTYPE_F32
         assert 1 <= arr.ndim <= 4 and len(name.encode()) < 64, name
         shape = list(arr.shape) + [0] * (4 - arr.ndim)
-        entries.append(struct.pack(_ENTRY, name.encode(), DTYPE_F32, arr.ndim, *shape,
-                                   offset, arr.nbytes).ljust(ENTRY_SIZE, b"\0"))
+        entries.append((struct.pack(_ENTRY, name.encode(), dtype, arr.ndim, *shape,
+                                    offset, arr.nbytes) + quant).ljust(ENTRY_SIZE, b"\0"))
         blobs.append((offset, arr.tobytes()))
         offset = _align(offset + arr.nbytes)
     file_size = blobs[-1][0] + len(blobs[-1][1])
@@ -154,11 +184,13 @@ def write_model(path, config, vocab, tensors):
         raise
 
 
-def read_model(path):
+def read_model(path, keep_quantized=False):
     """Returns (config dict, vocab list, {name: float32 array}); config has CONFIG_KEYS,
     "output_stride" (32 or 16), "version" (1 or 2), "tagger_head_start" (0: no tagger),
     "base_vocab_size" (V0; vocab_size in a version-1 file) and "classes" (list of
-    (singular token, plural token, label), or None in a version-1 file)."""
+    (singular token, plural token, label), or None in a version-1 file). A uint8 tensor
+    (dtype 2, the tagger's weights) comes dequantized to float32, or as a Quantized when
+    keep_quantized (to write the file again as it was)."""
     with open(path, "rb") as f:
         data = f.read()
     fields = struct.unpack_from(_HEADER_V2, data, 0)
@@ -198,8 +230,18 @@ def read_model(path):
             config["classes"] = []
     tensors = {}
     for i in range(n_tensors):
-        name, dtype, ndim, *rest = struct.unpack_from(_ENTRY, data, table_offset + i * ENTRY_SIZE)
+        entry = table_offset + i * ENTRY_SIZE
+        name, dtype, ndim, *rest = struct.unpack_from(_ENTRY, data, entry)
         shape, (offset, nbytes) = rest[:ndim], rest[4:6]
-        arr = np.frombuffer(data, dtype=np.float32, count=nbytes // 4, offset=offset)
-        tensors[name.rstrip(b"\0").decode()] = arr.reshape(shape)
+        name = name.rstrip(b"\0").decode()
+        if dtype == DTYPE_U8:
+            scale, zero_point = struct.unpack_from(_ENTRY_QUANT, data, entry + 104)
+            q = np.frombuffer(data, dtype=np.uint8, count=nbytes, offset=offset).reshape(shape)
+            t = Quantized(q, scale, zero_point)
+            tensors[name] = t if keep_quantized else t.dequantized()
+        elif dtype == DTYPE_F32:
+            arr = np.frombuffer(data, dtype=np.float32, count=nbytes // 4, offset=offset)
+            tensors[name] = arr.reshape(shape)
+        else:
+            raise ValueError("%s: tensor %s has unknown dtype %d" % (path, name, dtype))
     return config, vocab, tensors

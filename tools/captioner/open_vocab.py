@@ -37,6 +37,7 @@ import numpy as np
 
 from . import class_words as cw
 from . import mobilenet_v2
+from . import model_file
 from .decoder import SPECIALS
 from .paths import ROOT, TFLITE
 from .wordnet import load as load_wordnet
@@ -52,12 +53,19 @@ def tagger_tensors(tflite=TFLITE, head_start=mobilenet_v2.HEAD_START):
     array}) from the pretrained file, at output stride 32."""
     full = mobilenet_v2.load_from_tflite(tflite, with_classifier=True, output_stride=32,
                                          head_start=head_start)
+    quantized = mobilenet_v2.tflite_quantized_weights(tflite)
     tagger, trunk = {}, {}
     for name, t in full.state_dict().items():
         arr = t.detach().numpy().astype(np.float32)
         parts = name.split(".")
         if parts[0] == "blocks" and int(parts[1]) < head_start or parts[0] == "conv0":
             trunk["encoder." + name] = arr
+        elif name in quantized:
+            # The weights as the TFLite file holds them (uint8, one affine map each): the
+            # same values as arr, a quarter of the bytes in the file and in memory.
+            q = model_file.Quantized(*quantized[name])
+            assert np.array_equal(q.dequantized(), arr), name
+            tagger["tagger." + name] = q
         else:
             tagger["tagger." + name] = arr
     return tagger, trunk
