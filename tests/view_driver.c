@@ -26,8 +26,11 @@
  *                                  best caption that are it, 1-based)
  *          seconds S              (decode + caption time of IMAGE, median of 3)
  *   view_driver MODEL --demo-tags view|attention-png|info ...
- *        the same, each result given the demo tags below when it has none (a version-1
- *        model has no tagger), so the tag line is drawn and checked with any model.
+ *        the same, each image captioned without tags (max_tags 0: the plain captions) and
+ *        given the demo tags below, so the tag line is drawn and checked with any model,
+ *        with a tagger or not
+ *   view_driver MODEL --no-tags view|attention-png|info ...
+ *        the same with max_tags 0 (= caption --no-tags): the reference without tags
  * Exit status: that of the entry point; 2 for usage errors.
  */
 #include "caption.h"
@@ -44,10 +47,10 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: view_driver MODEL [--demo-tags] view IMAGE... [--step K]\n"
+    fprintf(stderr, "usage: view_driver MODEL [--demo-tags|--no-tags] view IMAGE... [--step K]\n"
                     "                   [--screenshot OUT] [--keys KEYS] [--size WxH]\n"
-                    "       view_driver MODEL [--demo-tags] attention-png OUT IMAGE\n"
-                    "       view_driver MODEL [--demo-tags] info IMAGE K\n");
+                    "       view_driver MODEL [--demo-tags|--no-tags] attention-png OUT IMAGE\n"
+                    "       view_driver MODEL [--demo-tags|--no-tags] info IMAGE K\n");
     return 2;
 }
 
@@ -69,15 +72,17 @@ static int token_of(const cap_model *m, const char *word)
     return -1;
 }
 
-/* cap_caption_image, then the demo tags when the result has none: the first max_tags, and
- * "dog" forced when its summed probability reaches the threshold and the best caption holds
- * it (the captions themselves are the plain search's). */
+/* cap_caption_image without tags (the plain captions, whatever the model), then the first
+ * max_tags demo tags, and "dog" forced when its summed probability reaches the threshold and
+ * the best caption holds it. */
 static cap_status caption_demo_tags(const cap_model *m, const cap_image *img,
                                     const cap_options *opt, cap_result *out, cap_error *err)
 {
-    cap_status st = cap_caption_image(m, img, opt, out, err);
+    cap_options plain = *opt;
+    plain.max_tags = 0;
+    cap_status st = cap_caption_image(m, img, &plain, out, err);
     const int n = (int)(sizeof demo_tags / sizeof demo_tags[0]);
-    if (st != CAP_OK || out->n_tags > 0 || opt->max_tags == 0)
+    if (st != CAP_OK || opt->max_tags == 0)
         return st;
     out->n_tags = opt->max_tags < n ? opt->max_tags : n;
     out->tags = malloc(sizeof demo_tags);
@@ -166,7 +171,8 @@ static int info(const cap_model *m, const cap_options *opt, view_caption_fn capt
 int main(int argc, char **argv)
 {
     const int demo = argc > 2 && strcmp(argv[2], "--demo-tags") == 0;
-    if (demo) { /* drop the flag: the modes below read their arguments by position */
+    const int no_tags = argc > 2 && strcmp(argv[2], "--no-tags") == 0;
+    if (demo || no_tags) { /* drop the flag: the modes below read their arguments by position */
         memmove(&argv[2], &argv[3], sizeof *argv * (size_t)(argc - 2));
         argc--;
     }
@@ -179,7 +185,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "view_driver: %s: %s\n", argv[1], err.message);
         return 1;
     }
-    const cap_options opt = cap_options_default();
+    cap_options opt = cap_options_default();
+    if (no_tags)
+        opt.max_tags = 0;
     view_options vo = view_options_default();
     vo.caption_fn = demo ? caption_demo_tags : cap_caption_image;
     int rc = 2;
