@@ -2,11 +2,12 @@
  *
  * TSV and CSV carry the same columns as JSONL, after a header line. Tags (a model with a
  * tagger) are the JSONL keys "tags" and "forced", and two more columns at the end of TSV and
- * CSV rows; without tags, records are exactly those of a plain caption (docs/batch.md). TSV escapes backslash,
- * tab, newline and carriage return in a field as \\ \t \n \r, and a byte that is not
- * part of valid UTF-8 as \xHH; CSV quotes as RFC 4180 does. File names are bytes, records
- * UTF-8: a path that is not UTF-8 is written readable (U+FFFD) with its exact bytes in
- * "path_bytes" (JSONL, CSV) percent-encoded as pathcode.h says, and read back exactly. */
+ * CSV rows; without tags, records are exactly those of a plain caption (docs/batch.md).
+ * TSV escapes backslash, tab, newline and carriage return in a field as \\ \t \n \r, and a
+ * byte that is not part of valid UTF-8 as \xHH; CSV quotes as RFC 4180 does. File names are
+ * bytes, records UTF-8: a path that is not UTF-8 is written readable (U+FFFD) with its exact
+ * bytes in "path_bytes" (JSONL, CSV) percent-encoded as pathcode.h says, and read back
+ * exactly. */
 #include "output.h"
 #include "pathcode.h"
 #include "common/clock.h"
@@ -174,7 +175,8 @@ static cJSON *tag_object(const cap_tag *t)
     cJSON *tag = cJSON_CreateObject();
     if (!tag || !cJSON_AddNumberToObject(tag, "class", t->class_index) ||
         !add_text(tag, "label", t->label ? t->label : "") ||
-        !(t->word ? add_text(tag, "word", t->word) : cJSON_AddNullToObject(tag, "word") != NULL) ||
+        !(t->word ? add_text(tag, "word", t->word)
+                  : cJSON_AddNullToObject(tag, "word") != NULL) ||
         !cJSON_AddNumberToObject(tag, "p", tag_p(t->prob))) {
         cJSON_Delete(tag);
         return NULL;

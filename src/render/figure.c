@@ -247,7 +247,8 @@ static int draw_tile(const fig_fonts *f, const canvas *c, const fig_layout *lay,
     char word[256], detail[2][128];
     tile_label(model, photo, cap, L, i, word, detail);
     int ly = y0 + lay->tile_h + 5;
-    const int forced = i > 0 && result->forced_word >= 0 && cap->tokens[i - 1] == result->forced_word;
+    const int forced =
+        i > 0 && result->forced_word >= 0 && cap->tokens[i - 1] == result->forced_word;
     txt_draw_fit(f->word, c->px, c->width, c->height, c->stride, x0, ly, lay->tile_w, word,
                  forced ? forced_ink : ink);
     ly += txt_line_height(f->word) + 1;
