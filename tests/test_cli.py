@@ -133,17 +133,38 @@ class CaptionCli(unittest.TestCase):
                      ["--max-len", "-1", "x.jpg"], ["--no-such-flag", "x.jpg"],
                      ["--length-penalty", "-1", "x.jpg"], ["--length-penalty", "nan", "x.jpg"],
                      ["--length-penalty", "1x", "x.jpg"], ["--no-repeat-ngram", "1", "x.jpg"],
-                     ["--no-repeat-ngram", "-2", "x.jpg"]):
+                     ["--no-repeat-ngram", "-2", "x.jpg"], ["--tags", "21", "x.jpg"],
+                     ["--tags", "-1", "x.jpg"], ["--tags", "2.5", "x.jpg"], ["--tags", "x.jpg"],
+                     ["--tag-threshold", "-0.1", "x.jpg"], ["--tag-threshold", "inf", "x.jpg"],
+                     ["--tag-threshold", "nan", "x.jpg"], ["--tag-threshold", "1e39", "x.jpg"],
+                     ["--tag-threshold", "", "x.jpg"], ["--no-tags=1", "x.jpg"]):
             r = run(*args)
             self.assertEqual(r.returncode, 2, args)
             self.assertEqual(r.stdout, "", args)
             self.assertNotEqual(r.stderr, "", args)
 
+    def test_tag_options_accepted_and_errors_name_them(self):
+        # A model without a tagger (version 1, the shipped one) gives no tags whatever they
+        # say, so the caption stays the plain one; a model with a tagger: test_tags.py.
+        want = self.beam3["pets.jpg"] + "\n"
+        for args in (["--no-tags"], ["--tags", "0"], ["--tags", "20"], ["--tags", "1"],
+                     ["--tag-threshold", "0"], ["--tag-threshold", "1.5"],
+                     ["--tag-threshold", "1e30"], ["--tags", "3", "--no-tags"]):
+            r = run("--model", MODEL, *args, self.photo("pets.jpg"))
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (0, want, ""), args)
+        for args, msg in ((["--tags", "21"], "caption: --tags must be an integer from 0 to 20, "
+                                             "got '21'\n"),
+                          (["--tag-threshold", "-1"], "caption: --tag-threshold must be a "
+                                                      "number >= 0, got '-1'\n")):
+            r = run("--model", MODEL, *args, self.photo("pets.jpg"))
+            self.assertEqual((r.returncode, r.stdout, r.stderr), (2, "", msg), args)
+
     def test_help_and_version(self):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
         self.assertIn("usage: caption", r.stdout)
-        self.assertIn("--beam", r.stdout)
+        for flag in ("--beam", "--tags N", "--tag-threshold T", "--no-tags"):
+            self.assertIn(flag, r.stdout)
         r = run("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^caption \d+\.\d+\.\d+\n$")

@@ -180,8 +180,8 @@ def cli(*args, xvfb=False):
                           timeout=120, env=env)
 
 
-def info(image, k):
-    r = driver("info", image, str(k))
+def info(image, k, flags=()):
+    r = driver(*flags, "info", image, str(k))
     assert r.returncode == 0, r.stderr
     out = {"tiles": []}
     for line in r.stdout.splitlines():
@@ -190,9 +190,35 @@ def info(image, k):
             out["tiles"].append(tuple(int(v) for v in vals[1:]))
         elif key in ("alpha", "opacity", "seconds"):
             out[key] = [float(v) for v in vals]
+        elif key == "forced":
+            out[key] = vals[0] if vals[0] != "-" else None
+            out["forced_at"] = [int(v) for v in vals[1:]]
         else:
             out[key] = [int(v) for v in vals]
     return out
+
+
+# view_driver --demo-tags: each image's plain caption gets hand-made tags, "dog" forced when
+# the caption holds it, so the tag line is checked with any model (the shipped one has no
+# tagger); compared with --no-tags, the same captions without tags.
+DEMO_TAGS, NO_TAGS = ["--demo-tags"], ["--no-tags"]
+FIG_TAGS_H = 18  # src/render/figure.c: the tag line's band in the figure's header
+VIEW_TAGS_H, VIEW_INFO_H = 24, 30  # src/viewer/layout.h
+
+
+def is_figure_orange(p):
+    """The figure's forced ink (0xB8, 0x48, 0x00) where a glyph covers the pixel well."""
+    return p[0] - p[2] > 150 and p[1] < 0.75 * p[0]
+
+
+def is_window_orange(p):
+    """The window's forced colour (0xFF, 0x9E, 0x45), well covered; never the highlight's
+    yellow (0xFF, 0xD4, 0x3B) or the bars' blue."""
+    return p[0] > 200 and 0.5 * p[0] < p[1] < 0.72 * p[0] and p[2] < 0.45 * p[0]
+
+
+def count(img, x, y, w, h, test):
+    return sum(1 for yy in range(y, y + h) for xx in range(x, x + w) if test(pixel(img, xx, yy)))
 
 
 class Figure(unittest.TestCase):
@@ -251,6 +277,38 @@ class Figure(unittest.TestCase):
             self.assertGreater(mean_abs_diff(region(self.img, x, y, tw, th), photo), 5.0,
                                f"tile {i} looks like the plain photo")
 
+    def figure(self, name, flags):
+        path = os.path.join(self.tmp.name, name + ".png")
+        r = driver(*flags, "attention-png", path, PETS)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return read_png(path)
+
+    def test_demo_tags_add_a_line_and_mark_the_forced_word(self):
+        t, p = info(PETS, 3, DEMO_TAGS), info(PETS, 3, NO_TAGS)
+        self.assertEqual((t["tags"], t["forced"], p["tags"]), ([5], "dog", [0]))
+        img, plain = self.figure("tags", DEMO_TAGS), self.figure("no-tags", NO_TAGS)
+        fw, fh, cols, rows, tw, th, lh = t["figure"]
+        self.assertEqual(img[:2], (fw, fh))
+        self.assertEqual(t["figure"], p["figure"][:1] + [fh] + p["figure"][2:])
+        self.assertEqual(fh, p["figure"][1] + FIG_TAGS_H)
+        # The tiles move down by the tag line, their pictures unchanged.
+        for (x, y), (tx, ty) in zip(p["tiles"], t["tiles"]):
+            self.assertEqual((tx, ty), (x, y + FIG_TAGS_H))
+            self.assertEqual(region(img, tx, ty, tw, th), region(plain, x, y, tw, th))
+        # The tag line, between the caption and the note: inked, the forced word in orange.
+        band = (16, t["tiles"][0][1] - FIG_TAGS_H - 16 - 8, fw - 32, FIG_TAGS_H)
+        self.assertGreater(count(img, *band, lambda p: luma(p) < 80), 30)
+        self.assertGreater(count(img, *band, is_figure_orange), 10)
+        self.assertEqual(count(plain, 0, 0, fw, p["tiles"][0][1], is_figure_orange), 0,
+                         "no orange without tags")
+        # The forced word's tile label is orange, the others' are not.
+        for i, (x, y) in enumerate(t["tiles"]):
+            orange = count(img, x, y + th, tw, 24, is_figure_orange)
+            if i in t["forced_at"]:
+                self.assertGreater(orange, 10, f"tile {i}")
+            else:
+                self.assertEqual(orange, 0, f"tile {i}")
+
     def test_hottest_cell_is_alpha_argmax(self):
         _, _, _, _, tw, th, _ = self.info["figure"]
         rows, cols = self.info["grid"]
@@ -280,10 +338,10 @@ class Window(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
-    def shot(self, name, *args, image=PETS, step=1, cwd=None):
+    def shot(self, name, *args, image=PETS, step=1, cwd=None, flags=()):
         if name not in self.shots:
             path = os.path.join(self.tmp.name, name + ".png")
-            r = driver("view", image, "--step", str(step), "--screenshot", path, *args,
+            r = driver(*flags, "view", image, "--step", str(step), "--screenshot", path, *args,
                        cwd=cwd, xvfb=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertEqual(r.stdout, "")
@@ -380,6 +438,23 @@ class Window(unittest.TestCase):
         more = self.shot("plus", "--keys", "+ +")
         self.assertGreater(mean_abs_diff(self.photo(more), self.photo(self.shot("w0", step=0))),
                            mean_abs_diff(self.photo(base), self.photo(self.shot("w0", step=0))))
+
+    def test_demo_tags_line_and_forced_word(self):
+        tags = self.shot("tags3", step=3, flags=DEMO_TAGS)
+        plain = self.shot("no-tags3", step=3, flags=NO_TAGS)
+        # The photo stays where it was; the tag line takes its band from the words'.
+        self.assertEqual(self.photo(tags), self.photo(plain))
+        band_y = WIN_H - STATUS_H - VIEW_INFO_H - VIEW_TAGS_H
+        band = (0, band_y, WIN_W, VIEW_TAGS_H)
+        self.assertGreater(count(tags, *band, is_window_orange), 10, "forced tags in orange")
+        self.assertGreater(count(tags, *band, lambda p: min(p) > 0xd0), 10, "other tags")
+        self.assertEqual(count(plain, *band, is_window_orange), 0)
+        # The forced word "dog" is orange in the caption; without tags nothing is.
+        words = (0, WIN_H - 220, WIN_W, band_y - (WIN_H - 220))
+        self.assertGreater(count(tags, *words, is_window_orange), 10)
+        self.assertEqual(count(plain, *words, is_window_orange), 0)
+        # The current word keeps its yellow box, apart from the orange.
+        self.assertGreater(count(tags, *words, lambda p: p == (0xFF, 0xD4, 0x3B)), 100)
 
     def test_next_image_and_drop(self):
         bird = self.shot("bird", image=BIRD)

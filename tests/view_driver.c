@@ -21,7 +21,16 @@
  *          opacity O              (default overlay opacity)
  *          figure W H COLS ROWS TILE_W TILE_H LABEL_H
  *          tile I X Y             (for every figure tile)
+ *          tags N                 (tags of the result)
+ *          forced WORD K...       (the forced word, "-" for none, and the words of the
+ *                                  best caption that are it, 1-based)
  *          seconds S              (decode + caption time of IMAGE, median of 3)
+ *   view_driver MODEL --demo-tags view|attention-png|info ...
+ *        the same, each image captioned without tags (max_tags 0: the plain captions) and
+ *        given the demo tags below, so the tag line is drawn and checked with any model,
+ *        with a tagger or not
+ *   view_driver MODEL --no-tags view|attention-png|info ...
+ *        the same with max_tags 0 (= caption --no-tags): the reference without tags
  * Exit status: that of the entry point; 2 for usage errors.
  */
 #include "caption.h"
@@ -38,11 +47,59 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: view_driver MODEL view IMAGE... [--step K] [--screenshot OUT]\n"
-                    "                   [--keys KEYS] [--size WxH]\n"
-                    "       view_driver MODEL attention-png OUT IMAGE\n"
-                    "       view_driver MODEL info IMAGE K\n");
+    fprintf(stderr, "usage: view_driver MODEL [--demo-tags|--no-tags] view IMAGE... [--step K]\n"
+                    "                   [--screenshot OUT] [--keys KEYS] [--size WxH]\n"
+                    "       view_driver MODEL [--demo-tags|--no-tags] attention-png OUT IMAGE\n"
+                    "       view_driver MODEL [--demo-tags|--no-tags] info IMAGE K\n");
     return 2;
+}
+
+/* What a tagger might say about assets/pets.jpg (a dog and a cat): classes with and
+ * without a caption word, decreasing probabilities. */
+static const cap_tag demo_tags[] = {
+    {208, "Labrador retriever", "dog", 0.4123f}, {207, "golden retriever", "dog", 0.2051f},
+    {281, "tabby, tabby cat", "cat", 0.1032f},   {834, "suit, suit of clothes", NULL, 0.0512f},
+    {285, "Egyptian cat", "cat", 0.0301f},       {282, "tiger cat", "cat", 0.0120f},
+    {973, "coral reef", NULL, 0.0040f},
+};
+
+/* The token of a word, or -1. */
+static int token_of(const cap_model *m, const char *word)
+{
+    for (int t = 0; t < cap_model_vocab_size(m); t++)
+        if (strcmp(cap_model_word(m, t), word) == 0)
+            return t;
+    return -1;
+}
+
+/* cap_caption_image without tags (the plain captions, whatever the model), then the first
+ * max_tags demo tags, and "dog" forced when its summed probability reaches the threshold and
+ * the best caption holds it. */
+static cap_status caption_demo_tags(const cap_model *m, const cap_image *img,
+                                    const cap_options *opt, cap_result *out, cap_error *err)
+{
+    cap_options plain = *opt;
+    plain.max_tags = 0;
+    cap_status st = cap_caption_image(m, img, &plain, out, err);
+    const int n = (int)(sizeof demo_tags / sizeof demo_tags[0]);
+    if (st != CAP_OK || opt->max_tags == 0)
+        return st;
+    out->n_tags = opt->max_tags < n ? opt->max_tags : n;
+    out->tags = malloc(sizeof demo_tags);
+    if (!out->tags) {
+        cap_result_free(out);
+        return CAP_ERR_NOMEM;
+    }
+    memcpy(out->tags, demo_tags, sizeof demo_tags);
+    const float dog_p = demo_tags[0].prob + demo_tags[1].prob;
+    const int dog = token_of(m, "dog");
+    const cap_caption *best = &out->captions[0];
+    for (int i = 0; i < best->n_tokens && dog_p >= opt->tag_threshold; i++)
+        if (best->tokens[i] == dog) {
+            out->forced_word = dog;
+            out->forced_prob = dog_p;
+        }
+    return CAP_OK;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -51,7 +108,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int info(const cap_model *m, const cap_options *opt, const char *path, int k)
+static int info(const cap_model *m, const cap_options *opt, view_caption_fn caption,
+                const char *path, int k)
 {
     cap_error err = {0};
     cap_image img = {0};
@@ -62,7 +120,7 @@ static int info(const cap_model *m, const cap_options *opt, const char *path, in
         cap_result_free(&res);
         double t0 = clock_seconds();
         if (cap_image_load_file(path, &img, &err) != CAP_OK ||
-            cap_caption_image(m, &img, opt, &res, &err) != CAP_OK) {
+            caption(m, &img, opt, &res, &err) != CAP_OK) {
             fprintf(stderr, "view_driver: %s: %s\n", path, err.message);
             cap_image_free(&img);
             return 1;
@@ -91,13 +149,19 @@ static int info(const cap_model *m, const cap_options *opt, const char *path, in
     printf("photo_rect %d %d %d %d\n", x, y, w, h);
     printf("opacity %g\n", (double)vo.opacity);
     fig_layout lay;
-    fig_compute_layout(img.width, img.height, c->n_tokens, &lay);
+    fig_compute_layout(img.width, img.height, c->n_tokens, res.n_tags > 0, &lay);
     printf("figure %d %d %d %d %d %d %d\n", lay.width, lay.height, lay.cols, lay.rows, lay.tile_w,
            lay.tile_h, lay.label_h);
     for (int i = 0; i < lay.n_tiles; i++) {
         fig_tile_origin(&lay, i, &x, &y);
         printf("tile %d %d %d\n", i, x, y);
     }
+    printf("tags %d\n", res.n_tags);
+    printf("forced %s", res.forced_word >= 0 ? cap_model_word(m, res.forced_word) : "-");
+    for (int i = 0; i < c->n_tokens; i++)
+        if (c->tokens[i] == res.forced_word)
+            printf(" %d", i + 1);
+    printf("\n");
     printf("seconds %.3f\n", t[1]);
     cap_result_free(&res);
     cap_image_free(&img);
@@ -106,6 +170,12 @@ static int info(const cap_model *m, const cap_options *opt, const char *path, in
 
 int main(int argc, char **argv)
 {
+    const int demo = argc > 2 && strcmp(argv[2], "--demo-tags") == 0;
+    const int no_tags = argc > 2 && strcmp(argv[2], "--no-tags") == 0;
+    if (demo || no_tags) { /* drop the flag: the modes below read their arguments by position */
+        memmove(&argv[2], &argv[3], sizeof *argv * (size_t)(argc - 2));
+        argc--;
+    }
     if (argc < 4)
         return usage();
     blas_kernels_select(); /* the CLI's kernels, so that figures match the CLI's bit for bit */
@@ -115,10 +185,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "view_driver: %s: %s\n", argv[1], err.message);
         return 1;
     }
-    const cap_options opt = cap_options_default();
+    cap_options opt = cap_options_default();
+    if (no_tags)
+        opt.max_tags = 0;
+    view_options vo = view_options_default();
+    vo.caption_fn = demo ? caption_demo_tags : cap_caption_image;
     int rc = 2;
     if (strcmp(argv[2], "view") == 0) {
-        view_options vo = view_options_default();
         const char **paths = calloc((size_t)argc, sizeof *paths);
         int n = 0, bad = !paths;
         for (int i = 3; i < argc && !bad; i++) {
@@ -138,9 +211,10 @@ int main(int argc, char **argv)
         rc = bad || n == 0 ? usage() : caption_view(model, &opt, paths, n, &vo);
         free(paths);
     } else if (strcmp(argv[2], "attention-png") == 0 && argc == 5) {
-        rc = caption_attention_png(model, &opt, argv[4], argv[3]);
+        rc = demo ? caption_attention_png_with(model, &opt, argv[4], argv[3], &vo)
+                  : caption_attention_png(model, &opt, argv[4], argv[3]);
     } else if (strcmp(argv[2], "info") == 0 && argc == 5) {
-        rc = info(model, &opt, argv[3], atoi(argv[4]));
+        rc = info(model, &opt, vo.caption_fn, argv[3], atoi(argv[4]));
     } else {
         rc = usage();
     }

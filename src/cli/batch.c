@@ -69,6 +69,7 @@ static void caption_work(void *arg)
     r->n_tokens = c->n_tokens;
     r->logprob = c->logprob;
     r->finished = c->finished;
+    record_set_tags(r, w->b->model, &w->res);
 }
 
 /* Runs without the lock: reads only immutable data and writes only its own slot. */

@@ -6,7 +6,9 @@
 #include "common/data_file.h"
 #include "config.h"
 
+#include <float.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,9 @@ enum {
     OPT_SCREENSHOT,
     OPT_LENGTH_PENALTY,
     OPT_NO_REPEAT,
+    OPT_TAGS,
+    OPT_TAG_THRESHOLD,
+    OPT_NO_TAGS,
 };
 
 static const char short_opts[] = "m:b:l:o:f:j:qhV";
@@ -34,6 +39,9 @@ static const struct option long_opts[] = {
     {"max-len", required_argument, NULL, 'l'},
     {"length-penalty", required_argument, NULL, OPT_LENGTH_PENALTY},
     {"no-repeat-ngram", required_argument, NULL, OPT_NO_REPEAT},
+    {"tags", required_argument, NULL, OPT_TAGS},
+    {"tag-threshold", required_argument, NULL, OPT_TAG_THRESHOLD},
+    {"no-tags", no_argument, NULL, OPT_NO_TAGS},
     {"output", required_argument, NULL, 'o'},
     {"format", required_argument, NULL, 'f'},
     {"resume", no_argument, NULL, OPT_RESUME},
@@ -65,6 +73,11 @@ static void usage(FILE *f)
             "                     larger A, longer captions (default 0.7, 0 = off)\n"
             "      --no-repeat-ngram N  never repeat an N-word sequence within a caption\n"
             "                     (default 2, 0 = off)\n"
+            "      --tags N       report the tagger's N most probable ImageNet classes\n"
+            "                     (0 to %d, default %d; models with a tagger only)\n"
+            "      --tag-threshold T  the caption must name the top tag's word when its\n"
+            "                     probability is >= T (default %g; above 1: never)\n"
+            "      --no-tags      no tagger: no tags, plain captions (= --tags 0)\n"
             "\n"
             "Batches (a DIR is walked recursively in sorted order for JPEG/PNG files;\n"
             "'-' reads paths from stdin, one per line):\n"
@@ -90,7 +103,8 @@ static void usage(FILE *f)
             "in input order whatever -j.\n"
             "Exit status: 0 ok, 1 some image or the model failed, 2 usage error,\n"
             "130 interrupted (the output file is left consistent; --resume continues it).\n",
-            strrchr(CAPTION_MODEL_SOURCE, '/') + 1);
+            strrchr(CAPTION_MODEL_SOURCE, '/') + 1, CAP_MAX_TAGS, cap_options_default().max_tags,
+            (double)CAP_DEFAULT_TAG_THRESHOLD);
 }
 
 /* --model, else $CAPTION_MODEL, else the installed copy, else the source tree's. */
@@ -112,12 +126,18 @@ static int parse_int(const char *s, const char *what, int lo, int hi, int *out)
     return 1;
 }
 
+/* A finite number in [lo, hi]; hi = INFINITY for no upper bound (still refusing "inf"). */
 static int parse_float(const char *s, const char *what, float lo, float hi, float *out)
 {
     char *end;
     double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "caption: %s must be a number from %g to %g, got '%s'\n", what, lo, hi, s);
+    if (*s == '\0' || *end != '\0' || !isfinite(v) || !(v >= lo && v <= hi) ||
+        (float)v > FLT_MAX) {
+        if (isinf(hi))
+            fprintf(stderr, "caption: %s must be a number >= %g, got '%s'\n", what, lo, s);
+        else
+            fprintf(stderr, "caption: %s must be a number from %g to %g, got '%s'\n", what, lo,
+                    hi, s);
         return 0;
     }
     *out = (float)v;
@@ -181,6 +201,14 @@ parse_result parse_options(int argc, char **argv, cli_options *opt)
                 ok = 0;
             }
             break;
+        case OPT_TAGS:
+            ok = parse_int(optarg, "--tags", 0, CAP_MAX_TAGS, &opt->caption.max_tags);
+            break;
+        case OPT_TAG_THRESHOLD:
+            ok = parse_float(optarg, "--tag-threshold", 0.0f, INFINITY,
+                             &opt->caption.tag_threshold);
+            break;
+        case OPT_NO_TAGS: opt->caption.max_tags = 0; break;
         case 'o': opt->output = optarg; break;
         case 'f': ok = parse_format(optarg, &opt->format); break;
         case OPT_RESUME: opt->resume = 1; break;

@@ -15,7 +15,8 @@ typedef enum out_format {
 } out_format;
 
 typedef struct cli_options {
-    cap_options caption;    /* --beam, --max-len */
+    cap_options caption;    /* --beam, --max-len, --length-penalty, --no-repeat-ngram,
+                               --tags, --tag-threshold, --no-tags */
     const char *model_path; /* --model, else default_model() */
     const char *output;     /* -o FILE, NULL = stdout */
     out_format format;      /* --format */

@@ -1,13 +1,17 @@
 /* output.c - writing records (text, JSONL via cJSON, TSV, CSV) and scanning them for --resume.
  *
- * TSV and CSV carry the same columns as JSONL, after a header line. TSV escapes backslash,
- * tab, newline and carriage return in a field as \\ \t \n \r, and a byte that is not
- * part of valid UTF-8 as \xHH; CSV quotes as RFC 4180 does. File names are bytes, records
- * UTF-8: a path that is not UTF-8 is written readable (U+FFFD) with its exact bytes in
- * "path_bytes" (JSONL, CSV) percent-encoded as pathcode.h says, and read back exactly. */
+ * TSV and CSV carry the same columns as JSONL, after a header line. Tags (a model with a
+ * tagger) are the JSONL keys "tags" and "forced", and two more columns at the end of TSV and
+ * CSV rows; without tags, records are exactly those of a plain caption (docs/batch.md).
+ * TSV escapes backslash, tab, newline and carriage return in a field as \\ \t \n \r, and a
+ * byte that is not part of valid UTF-8 as \xHH; CSV quotes as RFC 4180 does. File names are
+ * bytes, records UTF-8: a path that is not UTF-8 is written readable (U+FFFD) with its exact
+ * bytes in "path_bytes" (JSONL, CSV) percent-encoded as pathcode.h says, and read back
+ * exactly. */
 #include "output.h"
 #include "pathcode.h"
 #include "common/clock.h"
+#include "common/tag_text.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -23,6 +27,13 @@
 static const char *const columns[] = {"path",  "caption", "tokens", "logprob", "finished",
                                       "width", "height",  "ms",     "error",   "path_bytes"};
 enum { N_COLUMNS = sizeof columns / sizeof columns[0], N_TSV_COLUMNS = N_COLUMNS - 1 };
+/* After each format's last column, only in files started with tags, so that files without
+ * tags keep the columns (and bytes) they always had. */
+static const char *const tag_columns[] = {"tags", "forced"};
+enum { N_TAG_COLUMNS = sizeof tag_columns / sizeof tag_columns[0] };
+
+/* Probabilities of tags: 4 significant digits, enough to rank and threshold them. */
+#define TAG_P_FORMAT "%.4g"
 
 /* Fewer digits than a float carries, so that records are short and read well. */
 static double round_to(double x, double unit)
@@ -35,41 +46,81 @@ static int n_columns(out_format format)
     return format == FORMAT_CSV ? N_COLUMNS : N_TSV_COLUMNS;
 }
 
-/* The header line of TSV and CSV with its first n columns, newline included. */
-static void header_line(out_format format, int n, char *buf, size_t size)
+/* The header line of TSV and CSV with its first n columns, then the tag columns when tags is
+ * set, newline included. */
+static void header_line(out_format format, int n, int tags, char *buf, size_t size)
 {
     const char sep = format == FORMAT_TSV ? '\t' : ',';
+    const int total = n + (tags ? N_TAG_COLUMNS : 0);
     size_t len = 0;
     buf[0] = '\0';
-    for (int i = 0; i < n && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%c", columns[i],
-                                i + 1 < n ? sep : '\n');
+    for (int i = 0; i < total && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%c",
+                                i < n ? columns[i] : tag_columns[i - n],
+                                i + 1 < total ? sep : '\n');
+}
+
+/* Which header a TSV/CSV file's first line (newline included) is: 1 with the tag columns,
+ * 0 without (also CSV files written before path_bytes existed), -1 none. */
+static int header_kind(const char *line, out_format format)
+{
+    char header[200];
+    if (format != FORMAT_TSV && format != FORMAT_CSV)
+        return -1;
+    for (int tags = 0; tags <= 1; tags++) {
+        header_line(format, n_columns(format), tags, header, sizeof header);
+        if (strcmp(line, header) == 0)
+            return tags;
+    }
+    header_line(format, N_TSV_COLUMNS, 0, header, sizeof header);
+    return strcmp(line, header) == 0 ? 0 : -1;
 }
 
 static int write_header(sink *s)
 {
-    char header[160];
-    header_line(s->format, n_columns(s->format), header, sizeof header);
+    char header[200];
+    header_line(s->format, n_columns(s->format), s->tag_columns, header, sizeof header);
     fputs(header, s->f);
     return fflush(s->f);
 }
 
-int sink_open(sink *s, const char *file, out_format format, int with_path, int resume)
+/* --resume of a TSV/CSV file: its header decides whether rows have the tag columns (a file
+ * started without tags goes on without them, and the other way round). A file without a
+ * header we know keeps the run's choice. Reading leaves appending unaffected ("a+"). */
+static void follow_file_header(sink *s)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    if (getline(&line, &cap, s->f) > 0) {
+        int kind = header_kind(line, s->format);
+        if (kind >= 0)
+            s->tag_columns = kind;
+    }
+    free(line);
+    clearerr(s->f);
+}
+
+int sink_open(sink *s, const char *file, out_format format, int with_path, int resume,
+              int tag_columns)
 {
     memset(s, 0, sizeof *s);
     s->format = format;
     s->with_path = with_path;
     s->name = file ? file : "stdout";
+    const int table = format == FORMAT_TSV || format == FORMAT_CSV;
+    s->tag_columns = table && tag_columns;
     int empty = 1;
     if (!file) {
         s->f = stdout;
     } else {
-        s->f = fopen(file, resume ? "a" : "w");
+        s->f = fopen(file, resume ? "a+" : "w");
         struct stat st;
         if (s->f && fstat(fileno(s->f), &st) == 0) {
             empty = st.st_size == 0;
             s->sync = S_ISREG(st.st_mode);
         }
+        if (s->f && table && !empty)
+            follow_file_header(s);
     }
     if (!s->f || ((format == FORMAT_TSV || format == FORMAT_CSV) && empty && write_header(s))) {
         fprintf(stderr, "caption: %s: %s\n", s->name, strerror(errno));
@@ -110,6 +161,46 @@ static int add_path(cJSON *o, const char *path)
     return ok;
 }
 
+/* Rounded to TAG_P_FORMAT's digits; cJSON then prints the shortest form that reads back. */
+static double tag_p(float p)
+{
+    char text[32];
+    snprintf(text, sizeof text, TAG_P_FORMAT, (double)p);
+    return strtod(text, NULL);
+}
+
+/* {"class", "label", "word" (null for a class never put into captions), "p"}, or NULL. */
+static cJSON *tag_object(const cap_tag *t)
+{
+    cJSON *tag = cJSON_CreateObject();
+    if (!tag || !cJSON_AddNumberToObject(tag, "class", t->class_index) ||
+        !add_text(tag, "label", t->label ? t->label : "") ||
+        !(t->word ? add_text(tag, "word", t->word)
+                  : cJSON_AddNullToObject(tag, "word") != NULL) ||
+        !cJSON_AddNumberToObject(tag, "p", tag_p(t->prob))) {
+        cJSON_Delete(tag);
+        return NULL;
+    }
+    return tag;
+}
+
+/* "tags" (best first) and "forced" (the word, or null); nothing when the record has none. */
+static int add_tags(cJSON *o, const record *r)
+{
+    if (r->n_tags == 0)
+        return 1;
+    cJSON *tags = cJSON_AddArrayToObject(o, "tags");
+    for (int i = 0; tags && i < r->n_tags; i++) {
+        cJSON *tag = tag_object(&r->tags[i]);
+        if (!tag || !cJSON_AddItemToArray(tags, tag)) {
+            cJSON_Delete(tag);
+            return 0;
+        }
+    }
+    return tags && (r->forced ? add_text(o, "forced", r->forced)
+                              : cJSON_AddNullToObject(o, "forced") != NULL);
+}
+
 static char *json_line(const record *r)
 {
     cJSON *o = cJSON_CreateObject();
@@ -127,7 +218,7 @@ static char *json_line(const record *r)
     if (r->width > 0 && (!cJSON_AddNumberToObject(o, "width", r->width) ||
                          !cJSON_AddNumberToObject(o, "height", r->height)))
         goto fail;
-    if (!cJSON_AddNumberToObject(o, "ms", round_to(r->ms, 0.1)))
+    if (!cJSON_AddNumberToObject(o, "ms", round_to(r->ms, 0.1)) || (!r->error && !add_tags(o, r)))
         goto fail;
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -171,6 +262,32 @@ static void put_field(FILE *f, out_format format, const char *v)
     }
 }
 
+/* The tags cell: NAME:P;NAME:P;... best first (NAME as tag_name gives it, P as
+ * TAG_P_FORMAT), "" without tags. Names hold no ':' or ';' (ImageNet's labels and the class
+ * words have none; one that did would get a space instead), so the cell splits unambiguously.
+ * Returns a string to free, or NULL when out of memory. */
+static char *tags_cell(const record *r)
+{
+    size_t need = 1;
+    for (int i = 0; i < r->n_tags; i++)
+        need += tag_name(&r->tags[i], NULL, 0) + 32; /* ';' ':' and the number */
+    char *cell = malloc(need), *w = cell;
+    if (!cell)
+        return NULL;
+    *w = '\0';
+    for (int i = 0; i < r->n_tags; i++) {
+        if (i > 0)
+            *w++ = ';';
+        char *name = w;
+        w += tag_name(&r->tags[i], name, need - (size_t)(name - cell));
+        for (char *c = name; c < w; c++)
+            if (*c == ':' || *c == ';')
+                *c = ' ';
+        w += snprintf(w, need - (size_t)(w - cell), ":" TAG_P_FORMAT, (double)r->tags[i].prob);
+    }
+    return cell;
+}
+
 /* Returns -1 when out of memory (nothing written). */
 static int write_table_row(sink *s, const record *r)
 {
@@ -185,28 +302,46 @@ static int write_table_row(sink *s, const record *r)
         snprintf(num[4], sizeof num[4], "%d", r->height);
     }
     snprintf(num[5], sizeof num[5], "%.1f", r->ms);
-    const char *fields[N_COLUMNS] = {r->path, r->caption ? r->caption : "",
-                                     num[0], num[1], num[2], num[3], num[4], num[5],
-                                     r->error ? r->error : "", ""};
+    /* The last N_COLUMNS - n + N_TAG_COLUMNS slots: path_bytes (CSV only), then the tag
+     * columns after the format's last column when the file has them. */
+    const char *fields[N_COLUMNS + N_TAG_COLUMNS] = {
+        r->path, r->caption ? r->caption : "", num[0], num[1], num[2], num[3], num[4], num[5],
+        r->error ? r->error : "", "", "", ""};
     const char sep = s->format == FORMAT_TSV ? '\t' : ',';
-    int n = n_columns(s->format), csv = s->format == FORMAT_CSV, rc = 0;
-    char *path = NULL, *exact = NULL, *error = NULL;
+    const int n = n_columns(s->format), csv = s->format == FORMAT_CSV;
+    const int total = n + (s->tag_columns ? N_TAG_COLUMNS : 0);
+    char *owned[5] = {NULL};
+    int n_owned = 0, rc = 0;
+    if (s->tag_columns) {
+        fields[n] = owned[n_owned++] = tags_cell(r);
+        fields[n + 1] = r->forced ? r->forced : "";
+    }
     if (csv && !utf8_valid(r->path)) {
-        fields[0] = path = utf8_replace_invalid(r->path);
-        fields[N_COLUMNS - 1] = exact = path_percent_encode(r->path);
+        fields[0] = owned[n_owned++] = utf8_replace_invalid(r->path);
+        fields[N_COLUMNS - 1] = owned[n_owned++] = path_percent_encode(r->path);
     }
-    if (csv && !utf8_valid(fields[8]))
-        fields[8] = error = utf8_replace_invalid(fields[8]);
-    for (int i = 0; i < n; i++)
+    /* CSV has no escapes, so text from outside (the error, the model's labels) must be
+     * valid UTF-8 itself; TSV escapes invalid bytes as \xHH. */
+    for (int i = 8; csv && i < total; i++)
+        if (i != N_COLUMNS - 1 && fields[i] && !utf8_valid(fields[i]))
+            fields[i] = owned[n_owned++] = utf8_replace_invalid(fields[i]);
+    for (int i = 0; i < total; i++)
         rc |= fields[i] == NULL;
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = 0; i < total && rc == 0; i++) {
         put_field(s->f, s->format, fields[i]);
-        putc(i + 1 < n ? sep : '\n', s->f);
+        putc(i + 1 < total ? sep : '\n', s->f);
     }
-    free(path);
-    free(exact);
-    free(error);
+    for (int i = 0; i < n_owned; i++)
+        free(owned[i]);
     return rc ? -1 : 0;
+}
+
+void record_set_tags(record *r, const cap_model *model, const cap_result *res)
+{
+    r->n_tags = res->n_tags < 0 ? 0 : res->n_tags > CAP_MAX_TAGS ? CAP_MAX_TAGS : res->n_tags;
+    if (r->n_tags > 0)
+        memcpy(r->tags, res->tags, sizeof r->tags[0] * (size_t)r->n_tags);
+    r->forced = res->forced_word >= 0 ? cap_model_word(model, res->forced_word) : NULL;
 }
 
 int sink_write(sink *s, const record *r)
@@ -362,20 +497,6 @@ static const char *first_field(char *rec, size_t len, out_format format, char **
     return NULL;
 }
 
-/* The first line of a TSV or CSV file; CSV files written before the path_bytes column
- * existed have one column fewer. */
-static int is_header_line(const char *rec, out_format format)
-{
-    char header[160];
-
-    if (format != FORMAT_TSV && format != FORMAT_CSV)
-        return 0;
-    header_line(format, n_columns(format), header, sizeof header);
-    if (strcmp(rec, header) == 0)
-        return 1;
-    header_line(format, N_TSV_COLUMNS, header, sizeof header);
-    return strcmp(rec, header) == 0;
-}
 
 /* CSV fields may hold newlines inside quotes: a record is complete when its quotes balance. */
 static int quotes_balanced(const char *s, size_t len)
@@ -436,7 +557,7 @@ int output_scan(const char *file, out_format format, void (*found)(const char *p
         if (format == FORMAT_CSV && !quotes_balanced(rec, rec_len))
             continue;
         good = pos;
-        if (!(n_records++ == 0 && is_header_line(rec, format))) {
+        if (!(n_records++ == 0 && header_kind(rec, format) >= 0)) {
             char *owned;
             const char *path = first_field(rec, rec_len, format, &owned);
             if (path)

@@ -16,12 +16,17 @@ typedef struct record {
     int finished;     /* the caption ended with <end> rather than at --max-len */
     int width, height; /* of the file's image; 0 if it could not be decoded */
     double ms;        /* wall time to read, decode and caption it */
+    int n_tags;       /* 0 when the model has no tagger or none were asked (--no-tags): then
+                         the record is exactly that of a plain caption */
+    cap_tag tags[CAP_MAX_TAGS]; /* best first; the strings are the model's */
+    const char *forced; /* the word the caption was made to contain (the model's), or NULL */
 } record;
 
 typedef struct sink {
     FILE *f;
     const char *name; /* for messages: the -o FILE, or "stdout" */
     out_format format;
+    int tag_columns;  /* TSV/CSV: the rows end with the columns tags and forced */
     int with_path;    /* text format: PATH<TAB>CAPTION rather than CAPTION alone */
     int sync;         /* a regular file: fdatasync now and then, see sink_write */
     int tty;          /* a terminal, perhaps the one the progress bar is drawn on */
@@ -29,8 +34,15 @@ typedef struct sink {
 } sink;
 
 /* Open -o FILE (appending when resume, else truncating) or use stdout when file is NULL, and
- * write the TSV/CSV header if the destination is empty. Prints a message on failure. */
-int sink_open(sink *s, const char *file, out_format format, int with_path, int resume);
+ * write the TSV/CSV header if the destination is empty. TSV/CSV rows get the tags and forced
+ * columns when tag_columns is set, except when resuming a file whose header says otherwise:
+ * a file keeps the columns it was started with. Prints a message on failure. */
+int sink_open(sink *s, const char *file, out_format format, int with_path, int resume,
+              int tag_columns);
+
+/* Copy the tags and the forced word of an image's result into its record (the strings stay
+ * the model's, so the record must not outlive the model). */
+void record_set_tags(record *r, const cap_model *model, const cap_result *res);
 
 /* Write one record and flush it, so that it is in the file before the next one starts.
  * Failed records print nothing in the text format (the error goes to stderr only).

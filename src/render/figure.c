@@ -2,6 +2,7 @@
 #include "render/figure.h"
 
 #include "render/heatmap.h"
+#include "render/tag_line.h"
 #include "render/text.h"
 
 #include <stdio.h>
@@ -15,19 +16,21 @@
 #define FIG_WORD_PX 18
 #define FIG_SMALL_PX 13
 #define FIG_TITLE_LINES 2
+#define FIG_TAGS_H 18 /* the tag line (FIG_SMALL_PX) under the caption, when there are tags */
 
 static const unsigned char ink[3] = {0x20, 0x20, 0x20};
 static const unsigned char grey[3] = {0x70, 0x70, 0x70};
+static const unsigned char forced_ink[3] = {0xB8, 0x48, 0x00}; /* dark orange: the forced word */
 
-/* Header height: FIG_TITLE_LINES caption lines plus one note line. Fixed (not measured)
- * so the layout stays a pure function; the line heights are DejaVu Sans's (1.164 em,
- * rounded up) plus spacing. */
-static int header_height(void)
+/* Header height: FIG_TITLE_LINES caption lines, the tag line when there are tags, and one
+ * note line. Fixed (not measured) so the layout stays a pure function; the line heights are
+ * DejaVu Sans's (1.164 em, rounded up) plus spacing. */
+static int header_height(int with_tags)
 {
-    return FIG_PAD + FIG_TITLE_LINES * 24 + 4 + 16 + 8;
+    return FIG_PAD + FIG_TITLE_LINES * 24 + 4 + (with_tags ? FIG_TAGS_H : 0) + 16 + 8;
 }
 
-void fig_compute_layout(int img_w, int img_h, int n_words, fig_layout *out)
+void fig_compute_layout(int img_w, int img_h, int n_words, int with_tags, fig_layout *out)
 {
     memset(out, 0, sizeof *out);
     if (n_words < 0)
@@ -42,7 +45,7 @@ void fig_compute_layout(int img_w, int img_h, int n_words, fig_layout *out)
     out->label_h = FIG_LABEL_H;
     out->pad = FIG_PAD;
     out->gap = FIG_GAP;
-    out->header_h = header_height();
+    out->header_h = header_height(with_tags);
     int cols = (FIG_MAX_WIDTH - 2 * FIG_PAD + FIG_GAP) / (out->tile_w + FIG_GAP);
     if (cols < 1)
         cols = 1;
@@ -144,8 +147,35 @@ static int open_fonts(const char *font_path, fig_fonts *f, char *errbuf, size_t 
     return 0;
 }
 
-/* Header: the caption wrapped to FIG_TITLE_LINES lines, then what the figure shows.
- * Returns 0, or -1 when out of memory. */
+static int small_width(void *font, const char *text)
+{
+    return txt_width(font, text);
+}
+
+/* The tag line (render/tag_line.h) at (x, y), cut with "…" to max_w. */
+static void draw_tag_line(const fig_fonts *f, const canvas *c, const cap_model *model,
+                          const cap_result *result, int x, int y, int max_w)
+{
+    tag_piece pieces[TAG_LINE_MAX_PIECES];
+    const char *forced =
+        result->forced_word >= 0 ? cap_model_word(model, result->forced_word) : NULL;
+    const int n = tag_line_build(result, forced, pieces);
+    const char *ellipsis = "\xE2\x80\xA6";
+    int used;
+    const int k = tag_line_fit(pieces, n, max_w, txt_width(f->small, ellipsis), small_width,
+                               f->small, &used);
+    for (int i = 0; i < k; i++) {
+        const unsigned char *rgb = pieces[i].ink == TAG_INK_FORCED ? forced_ink
+                                   : pieces[i].ink == TAG_INK_DIM  ? grey
+                                                                   : ink;
+        x += txt_draw(f->small, c->px, c->width, c->height, c->stride, x, y, pieces[i].text, rgb);
+    }
+    if (k < n)
+        txt_draw(f->small, c->px, c->width, c->height, c->stride, x, y, ellipsis, grey);
+}
+
+/* Header: the caption wrapped to FIG_TITLE_LINES lines, its tags, then what the figure
+ * shows. Returns 0, or -1 when out of memory. */
 static int draw_header(const fig_fonts *f, const canvas *c, const fig_layout *lay,
                        const cap_model *model, const cap_result *result, int caption_index,
                        const char *name, int beam_size)
@@ -165,14 +195,19 @@ static int draw_header(const fig_fonts *f, const canvas *c, const fig_layout *la
         txt_draw_fit(f->title, c->px, c->width, c->height, c->stride, lay->pad, y, text_w,
                      lines[i], ink);
     free(text);
+    int note_y = lay->pad + FIG_TITLE_LINES * 24 + 4;
+    if (result->n_tags > 0) {
+        draw_tag_line(f, c, model, result, lay->pad, note_y, text_w);
+        note_y += FIG_TAGS_H;
+    }
     char note[512];
     snprintf(note, sizeof note,
              "%s%sbeam %d, caption %d of %d, log p %.2f  \xC2\xB7  \xCE\xB1 on the %dx%d grid, "
              "least to most attended: black to yellow",
              name ? name : "", name ? "  \xC2\xB7  " : "", beam_size, caption_index + 1,
              result->n_captions, (double)cap->logprob, result->grid_rows, result->grid_cols);
-    txt_draw_fit(f->small, c->px, c->width, c->height, c->stride, lay->pad,
-                 lay->pad + FIG_TITLE_LINES * 24 + 4, text_w, note, grey);
+    txt_draw_fit(f->small, c->px, c->width, c->height, c->stride, lay->pad, note_y, text_w, note,
+                 grey);
     return 0;
 }
 
@@ -195,8 +230,9 @@ static void tile_label(const cap_model *model, const cap_image *photo, const cap
     snprintf(detail[1], 128, "max \xCE\xB1 %.3f", (double)a[hm_argmax(a, L)]);
 }
 
-/* Tile i: the scaled photo with word i's overlay (none for tile 0), its label below.
- * Returns 0, or -1 when out of memory. */
+/* Tile i: the scaled photo with word i's overlay (none for tile 0), its label below, in the
+ * forced colour when the word is the one the tags made the caption name (the singular: the
+ * API gives no plural's token). Returns 0, or -1 when out of memory. */
 static int draw_tile(const fig_fonts *f, const canvas *c, const fig_layout *lay,
                      const cap_model *model, const cap_image *photo, const cap_image *tile,
                      const cap_result *result, const cap_caption *cap, int i)
@@ -211,7 +247,10 @@ static int draw_tile(const fig_fonts *f, const canvas *c, const fig_layout *lay,
     char word[256], detail[2][128];
     tile_label(model, photo, cap, L, i, word, detail);
     int ly = y0 + lay->tile_h + 5;
-    txt_draw_fit(f->word, c->px, c->width, c->height, c->stride, x0, ly, lay->tile_w, word, ink);
+    const int forced =
+        i > 0 && result->forced_word >= 0 && cap->tokens[i - 1] == result->forced_word;
+    txt_draw_fit(f->word, c->px, c->width, c->height, c->stride, x0, ly, lay->tile_w, word,
+                 forced ? forced_ink : ink);
     ly += txt_line_height(f->word) + 1;
     for (int k = 0; k < 2; k++, ly += txt_line_height(f->small))
         txt_draw_fit(f->small, c->px, c->width, c->height, c->stride, x0, ly, lay->tile_w,
@@ -231,7 +270,7 @@ int fig_render(const cap_model *model, const cap_image *photo, const cap_result 
     }
     const cap_caption *cap = &result->captions[caption_index];
     fig_layout lay;
-    fig_compute_layout(photo->width, photo->height, cap->n_tokens, &lay);
+    fig_compute_layout(photo->width, photo->height, cap->n_tokens, result->n_tags > 0, &lay);
     fig_fonts fonts = {0};
     if (open_fonts(font_path, &fonts, errbuf, errsize) != 0)
         return -1;

@@ -4,6 +4,7 @@
  *
  *   +------------------------------------------------------------+
  *   | caption text (up to 2 lines, 20 px)                        |  header_h
+ *   | tags: the tag line (render/tag_line.h; only with tags)     |
  *   | file name, beam, log p, overlay note (13 px, grey)         |
  *   +------------------------------------------------------------+
  *   | [photo]  [word 1]  [word 2]  ...           cols tiles/row  |  tile_h
@@ -39,9 +40,11 @@ typedef struct fig_layout {
     int width, height;  /* the whole figure */
 } fig_layout;
 
-/* The layout for a photo of img_w x img_h (>= 1) and a caption of n_words (>= 0) words.
- * Pure function of its arguments, so tests can predict where every tile lies. */
-void fig_compute_layout(int img_w, int img_h, int n_words, fig_layout *out);
+/* The layout for a photo of img_w x img_h (>= 1) and a caption of n_words (>= 0) words, with
+ * a tag line in the header when with_tags (the result has tags; without, the figure is the
+ * same as before tags existed). Pure function of its arguments, so tests can predict where
+ * every tile lies. */
+void fig_compute_layout(int img_w, int img_h, int n_words, int with_tags, fig_layout *out);
 
 /* Top-left corner of tile i's image (0 <= i < n_tiles); its label strip starts at
  * y + tile_h and is tile_w x label_h. */

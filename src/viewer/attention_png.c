@@ -12,6 +12,14 @@
 int caption_attention_png(const cap_model *model, const cap_options *opt,
                           const char *image_path, const char *out_png)
 {
+    return caption_attention_png_with(model, opt, image_path, out_png, NULL);
+}
+
+int caption_attention_png_with(const cap_model *model, const cap_options *opt,
+                               const char *image_path, const char *out_png,
+                               const view_options *vo)
+{
+    const view_caption_fn caption = vo && vo->caption_fn ? vo->caption_fn : cap_caption_image;
     if (!model || !opt || !image_path || !out_png) {
         fprintf(stderr, "caption: --attention-png: invalid arguments\n");
         return 1;
@@ -20,7 +28,7 @@ int caption_attention_png(const cap_model *model, const cap_options *opt,
     cap_image img = {0};
     cap_result res = {0};
     if (cap_image_load_file(image_path, &img, &err) != CAP_OK ||
-        cap_caption_image(model, &img, opt, &res, &err) != CAP_OK) {
+        caption(model, &img, opt, &res, &err) != CAP_OK) {
         fprintf(stderr, "caption: %s: %s\n", image_path, err.message);
         cap_image_free(&img);
         return 1;

@@ -5,6 +5,7 @@
  * same code as the --attention-png figure, and shown as one texture at 1:1 scale; text is
  * drawn with SDL2_ttf from the shipped DejaVu Sans.
  */
+#include "render/tag_line.h"
 #include "viewer/base_name.h"
 #include "viewer/layout.h"
 #include "viewer/viewer_internal.h"
@@ -20,6 +21,8 @@ static const SDL_Color c_hi_bg = {0xff, 0xd4, 0x3b, 255};
 static const SDL_Color c_hi_text = {0x10, 0x10, 0x10, 255};
 static const SDL_Color c_bar = {0x4d, 0xa3, 0xff, 255};
 static const SDL_Color c_status_bg = {0x2b, 0x2d, 0x31, 255};
+/* The forced word and the tags naming it: orange, apart from the current word's yellow. */
+static const SDL_Color c_forced = {0xff, 0x9e, 0x45, 255};
 
 static void set_color(SDL_Renderer *r, SDL_Color c)
 {
@@ -231,14 +234,15 @@ static void fit_words(ui *u, const cap_model *m, const cap_caption *cap, const p
     }
 }
 
-/* Word i in its box: highlighted if current, dimmed if still to come, with a bar for
+/* Word i in its box: highlighted if current, dimmed if still to come, orange if it is the
+ * forced word (forced_word: its singular, the API gives no plural's token), with a bar for
  * p(word) under it (full width = 1) and, if wl->numbers, the number. */
 static void draw_word(ui *u, const cap_model *m, const cap_caption *cap, const word_layout *wl,
-                      int i, SDL_Rect box, int cur)
+                      int i, SDL_Rect box, int cur, int forced_word)
 {
     const char *word = cap_model_word(m, cap->tokens[i]);
     const int fh = TTF_FontLineSkip(wl->font);
-    SDL_Color tc = i + 1 <= cur ? c_text : c_dim;
+    SDL_Color tc = cap->tokens[i] == forced_word ? c_forced : i + 1 <= cur ? c_text : c_dim;
     if (i + 1 == cur) {
         set_color(u->ren, c_hi_bg);
         SDL_RenderFillRect(u->ren, &box);
@@ -271,7 +275,8 @@ static int grow_word_rects(ui *u, int n)
 
 /* The caption's words, centred in the panel's band, each box kept for clicks. Returns 0, or
  * -1 when out of memory. */
-static int draw_words(ui *u, const cap_model *m, const cap_caption *cap, const panel *p)
+static int draw_words(ui *u, const cap_model *m, const cap_caption *cap, int forced_word,
+                      const panel *p)
 {
     if (grow_word_rects(u, cap->n_tokens) != 0)
         return -1;
@@ -293,7 +298,7 @@ static int draw_words(ui *u, const cap_model *m, const cap_caption *cap, const p
         const int y = block_top + wl.boxes[i].line * wl.line_h;
         SDL_Rect box = {x, y, wl.boxes[i].w, wl.line_h - 2};
         u->word_rects[u->n_word_rects++] = box;
-        draw_word(u, m, cap, &wl, i, box, cur);
+        draw_word(u, m, cap, &wl, i, box, cur, forced_word);
     }
     free(wl.boxes);
     free(wl.line_w);
@@ -369,23 +374,54 @@ static void draw_status_bar(ui *u, const entry *e, const cap_caption *cap,
                   u->message[0] ? c_hi_bg : c_dim);
 }
 
+static int ttf_width(void *font, const char *text)
+{
+    return text_width(font, text);
+}
+
+/* The tag line (render/tag_line.h), centred in the band [y, y + VIEW_TAGS_H). */
+static void draw_tag_line(ui *u, const cap_model *m, const cap_result *res, const panel *p, int y)
+{
+    tag_piece pieces[TAG_LINE_MAX_PIECES];
+    const char *forced = res->forced_word >= 0 ? cap_model_word(m, res->forced_word) : NULL;
+    const int n = tag_line_build(res, forced, pieces);
+    const char *ellipsis = "\xE2\x80\xA6";
+    const int ew = text_width(u->small_font, ellipsis);
+    int used;
+    const int k = tag_line_fit(pieces, n, p->max_w, ew, ttf_width, u->small_font, &used);
+    int x = (p->win_w - used - (k < n ? ew : 0)) / 2;
+    y += (VIEW_TAGS_H - TTF_FontHeight(u->small_font)) / 2;
+    for (int i = 0; i < k; i++) {
+        const SDL_Color c = pieces[i].ink == TAG_INK_FORCED ? c_forced
+                            : pieces[i].ink == TAG_INK_DIM  ? c_dim
+                                                            : c_text;
+        x += draw_text(u, u->small_font, pieces[i].text, x, y, c);
+    }
+    if (k < n)
+        draw_text(u, u->small_font, ellipsis, x, y, c_dim);
+}
+
 static void draw_caption_panel(ui *u, const cap_model *m, int win_w, int win_h)
 {
+    const cap_result *res = NULL;
+    const cap_caption *cap = view_current_caption(u, &res);
+    /* The tag line takes its band from the words', so the photo never moves. */
+    const int tags_h = cap && res->n_tags > 0 ? VIEW_TAGS_H : 0;
     const int panel_h = view_panel_height(win_h);
     const panel p = {win_w, win_h - panel_h + 8,
-                     panel_h - 8 - VIEW_INFO_H - VIEW_STATUS_H - 6,
+                     panel_h - 8 - VIEW_INFO_H - VIEW_STATUS_H - 6 - tags_h,
                      win_w - 2 * VIEW_MARGIN - 20};
     u->n_word_rects = 0;
 
-    const cap_result *res = NULL;
-    const cap_caption *cap = view_current_caption(u, &res);
     entry_state st;
     entry *e = work_get(u->w, u->image, &st);
-    if (cap && cap->n_tokens > 0 && draw_words(u, m, cap, &p) != 0)
+    if (cap && cap->n_tokens > 0 && draw_words(u, m, cap, res->forced_word, &p) != 0)
         return;
+    const int info_y = win_h - VIEW_STATUS_H - VIEW_INFO_H;
+    if (tags_h > 0)
+        draw_tag_line(u, m, res, &p, info_y - tags_h);
     char info[512];
     info_text(u, m, cap, res, e, st, info, sizeof info);
-    const int info_y = win_h - VIEW_STATUS_H - VIEW_INFO_H;
     int iw = text_width(u->info_font, info);
     if (iw > p.max_w)
         iw = p.max_w;

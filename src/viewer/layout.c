@@ -16,7 +16,8 @@ view_options view_options_default(void)
                           .opacity = HM_DEFAULT_OPACITY,
                           .caption_index = 0,
                           .font_path = NULL,
-                          .keys = NULL};
+                          .keys = NULL,
+                          .caption_fn = NULL};
 }
 
 void caption_view_photo_rect(int win_w, int win_h, int img_w, int img_h, int *x, int *y, int *w,

@@ -7,6 +7,8 @@
 #define VIEW_PANEL_H 220  /* caption panel under the photo: words, info line, status bar */
 #define VIEW_STATUS_H 26  /* status bar, at the very bottom of the panel */
 #define VIEW_INFO_H 30    /* the current word's numbers, above the status bar */
+#define VIEW_TAGS_H 24    /* the tag line above the info line (only with tags; taken from the
+                             words' band, so the panel keeps its height) */
 
 /* Height of the caption panel for a window win_h pixels tall. It does not depend on the
  * caption (long captions get a smaller font instead), so the photo does not jump around

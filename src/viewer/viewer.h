@@ -13,6 +13,11 @@
 
 #include "caption.h"
 
+/* Captions one image with cap_caption_image's contract (view_options.caption_fn). */
+typedef cap_status (*view_caption_fn)(const cap_model *model, const cap_image *image,
+                                      const cap_options *options, cap_result *out,
+                                      cap_error *err);
+
 typedef struct view_options {
     /* Scripted mode (for tests and docs) when screenshot is not NULL: open the window on
      * the first path, wait for its caption, show it at `step`, save the window as a PNG to
@@ -35,6 +40,10 @@ typedef struct view_options {
      * (a file dropped on the window), "wait:MS" (let MS milliseconds pass, e.g. after
      * "P"). NULL or "" for none. An unknown token makes caption_view return 2. */
     const char *keys;
+    /* Tests only: captions each image instead of cap_caption_image, with its contract (e.g.
+     * cap_caption_image, then tags that a model without a tagger cannot give, so that the
+     * tag line can be checked with any model). NULL: cap_caption_image. */
+    view_caption_fn caption_fn;
 } view_options;
 
 /* The defaults documented above. */
@@ -56,12 +65,17 @@ int caption_view(const cap_model *model, const cap_options *opt, const char *con
 
 /*
  * Caption image_path with *opt and write its attention figure (render/figure.h: the photo,
- * then one tile per word of the best caption with its heatmap and the word as a label) to
- * out_png.
+ * then one tile per word of the best caption with its heatmap and the word as a label, and
+ * the tags under the caption when the model gives tags) to out_png.
  * Needs no display. Returns 0, or 1 if the image, the font or the output failed.
  */
 int caption_attention_png(const cap_model *model, const cap_options *opt,
                           const char *image_path, const char *out_png);
+
+/* The same with vo->caption_fn (tests); vo may be NULL. */
+int caption_attention_png_with(const cap_model *model, const cap_options *opt,
+                               const char *image_path, const char *out_png,
+                               const view_options *vo);
 
 /*
  * Where the viewer draws the photo in a window of win_w x win_h pixels for a photo of

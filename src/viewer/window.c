@@ -212,7 +212,8 @@ int caption_view(const cap_model *model, const cap_options *opt, const char *con
     memset(&u, 0, sizeof u);
     SDL_Thread *thread = NULL;
     /* The worker starts before the window exists: the window's set-up takes a while too. */
-    if (work_init(&w, model, opt, paths, n_paths) == 0 && init_ui(&u, &w, &vo) == 0 &&
+    if (work_init(&w, model, opt, vo.caption_fn, paths, n_paths) == 0 &&
+        init_ui(&u, &w, &vo) == 0 &&
         (thread = work_start(&w)) != NULL && open_window(&u, paths[0], &vo) == 0)
         rc = run(&u, model, &vo);
     work_stop(&w, thread);

@@ -38,7 +38,7 @@ static int worker_main(void *arg)
         const Uint64 t0 = SDL_GetPerformanceCounter();
         cap_status st = cap_image_load_file(path, &img, &err);
         if (st == CAP_OK)
-            st = cap_caption_image(w->model, &img, &opt, &res, &err);
+            st = w->caption(w->model, &img, &opt, &res, &err);
         const double secs =
             (double)(SDL_GetPerformanceCounter() - t0) / (double)SDL_GetPerformanceFrequency();
         if (st != CAP_OK) {
@@ -66,10 +66,12 @@ static int worker_main(void *arg)
 }
 
 int work_init(work *w, const cap_model *model, const cap_options *opt,
+              view_caption_fn caption,
               const char *const *paths, int n_paths)
 {
     w->model = model;
     w->opt = *opt;
+    w->caption = caption ? caption : cap_caption_image;
     w->lock = SDL_CreateMutex();
     w->wake = SDL_CreateCond();
     w->done_event = SDL_RegisterEvents(1);

@@ -8,6 +8,7 @@
 #define CAPTION_VIEWER_WORKER_H
 
 #include "caption.h"
+#include "viewer/viewer.h"
 
 #include <SDL.h>
 
@@ -36,12 +37,16 @@ typedef struct work {
     int quit;
     const cap_model *model;
     cap_options opt;
+    /* view_options.caption_fn, else cap_caption_image */
+    view_caption_fn caption;
     Uint32 done_event; /* SDL user event pushed when an entry finishes */
 } work;
 
-/* Set up *w (zeroed by the caller) for captioning paths[0..n_paths-1] with *opt. Returns 0,
- * or -1 after printing why; *w may then be partly set up and is released by work_free. */
+/* Set up *w (zeroed by the caller) for captioning paths[0..n_paths-1] with *opt, by caption
+ * (NULL: cap_caption_image). Returns 0, or -1 after printing why; *w may then be partly set
+ * up and is released by work_free. */
 int work_init(work *w, const cap_model *model, const cap_options *opt,
+              view_caption_fn caption,
               const char *const *paths, int n_paths);
 
 /* Start the worker thread; NULL (after printing why) if it cannot start. */
