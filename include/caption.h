@@ -160,6 +160,10 @@ CAP_API const char *cap_model_word(const cap_model *model, int token);
  * the shipped model) or 14 x 14 (output stride 16), as stored in the model file. */
 CAP_API void cap_model_grid(const cap_model *model, int *rows, int *cols);
 
+/* Number of classes the model's tagger tells apart (1,000 ImageNet classes in a version-2
+ * file), 0 when the model has no tagger (a version-1 file): then results carry no tags. */
+CAP_API int cap_model_tag_classes(const cap_model *model);
+
 /* ------------------------------------------------------------- captioning -- */
 
 typedef struct cap_options {

@@ -461,3 +461,8 @@ void cap_model_grid(const cap_model *model, int *rows, int *cols)
     *rows = model->config.grid_rows;
     *cols = model->config.grid_cols;
 }
+
+int cap_model_tag_classes(const cap_model *model)
+{
+    return model->n_classes > 0 ? model->n_classes - 1 : 0; /* less the background row */
+}

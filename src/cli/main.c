@@ -10,9 +10,8 @@
  *
  * The pieces, one job each: options.c (command line), inputs.c (walks, stdin, sniffing,
  * shards), resume.c (what an output file already holds), output.c (record formats),
- * progress.c (the bar), batch.c (threads and ordering), model_probe.c (whether the model gives
- * tags, for the TSV/CSV header), blas_kernels.c (the OpenBLAS kernel set). This file wires
- * them together.
+ * progress.c (the bar), batch.c (threads and ordering), blas_kernels.c (the OpenBLAS kernel
+ * set). This file wires them together.
  * --view and --attention-png hand over to src/viewer (the window and the figure). */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "batch.h"
@@ -20,7 +19,6 @@
 #include "common/blas_kernels.h"
 #include "inputs.h"
 #include "model_guard.h"
-#include "model_probe.h"
 #include "options.h"
 #include "output.h"
 #include "progress.h"
@@ -183,10 +181,9 @@ int main(int argc, char **argv)
     /* --resume must find paths in the file, so it never writes a caption alone. */
     const int with_path = !inputs.single_image || opt.resume;
     const int table = opt.format == FORMAT_TSV || opt.format == FORMAT_CSV;
-    const int tag_columns = table ? model_gives_tags(model, &opt.caption) : 0;
+    const int tag_columns = table && opt.caption.max_tags > 0 && cap_model_tag_classes(model) > 0;
     sink out;
-    if (tag_columns < 0 ||
-        sink_open(&out, opt.output, opt.format, with_path, opt.resume, tag_columns) != 0) {
+    if (sink_open(&out, opt.output, opt.format, with_path, opt.resume, tag_columns) != 0) {
         inputs_free(&inputs);
         cap_model_free(model);
         return 1;
