@@ -52,7 +52,7 @@ class SmallUpgrade(unittest.TestCase):
         cls.wn = wordnet.load()
         cls.tagger, trunk = open_vocab.tagger_tensors()
         cls.vocab = SPECIALS + ["a", "an", "the", "dog", "hot", "bird", "birds", "fish",
-                                "animal", "object", "cat", "seal", "kite"]
+                                "animal", "animals", "object", "cat", "seal", "kite"]
         V, E = len(cls.vocab), 8
         rng = np.random.default_rng(1)
         cls.tensors = dict(trunk)
@@ -111,9 +111,12 @@ class SmallUpgrade(unittest.TestCase):
         src = {w: s for w, s, _ in transfers}
         self.assertEqual(src["owl"], "bird")
         self.assertEqual(src["owls"], "birds")    # the source's plural when it is trained
-        # else no plural token: a copy of the singular's rows would tie with it everywhere
-        self.assertNotIn("sea lions", src)
-        self.assertNotIn("unicycles", src)  # "unicycle" is trained, "unicycles" is not
+        # else the plural of the first word up the walk whose plural is trained; never a
+        # copy of a singular's rows, which would tie with it everywhere ("a unicycles")
+        self.assertEqual(src["sea lions"], "animals")  # "seal" is trained, "seals" is not
+        for word, source in src.items():
+            if word.endswith("s") and word != source:
+                self.assertNotEqual(source + "s", word, word)
         self.assertEqual(src["goldfish"], "fish")
 
     def test_other_tensors_unchanged(self):

@@ -16,8 +16,9 @@
       transfer_source: the first word of the trained vocabulary met walking WordNet up from the
       class (the class synset's lemmas, then its hypernyms breadth first, nearest first; lemmas
       lowercased, underscores as spaces; a single in-vocabulary word, not a special token),
-      "owl" <- "bird". A plural form takes the source's plural when the vocabulary has it
-      ("owls" <- "birds"); when it does not, the plural is not added (a copy of the singular's
+      "owl" <- "bird". A plural form takes the plural of the first word on the same walk whose
+      plural is trained ("owls" <- "birds", "elephants" <- "animals" when "elephant" is trained
+      but "elephants" is not); with none, the plural is not added (a copy of the singular's
       rows would tie with the singular everywhere: "a unicycles") and the class's plural token
       is its singular's. With no word found on the way up the source
       is FALLBACK_SOURCE ("object"; WordNet's walks all pass "object, physical object", so it
@@ -83,6 +84,22 @@ def transfer_source(wn, wnid, trained):
     return None
 
 
+def plural_transfer_source(wn, wnid, trained):
+    """The source of a class's plural form: the plural of the first word met walking up
+    WordNet from the class (as transfer_source) whose plural is a trained word ("elephants"
+    from "animals" when "elephant" is trained but "elephants" is not); None when none is."""
+    c = wn.synset(wnid)
+    for s in [c] + wn.closure(c):
+        for lemma in s.lemmas:
+            w = lemma.lower().replace("_", " ")
+            if " " in w or w in SPECIALS:
+                continue
+            pl = cw.plural(w, wn)
+            if pl in trained and pl not in SPECIALS:
+                return pl
+    return None
+
+
 def read_labels(path=cw.LABELS):
     """The 1,001 labels of the tagger's outputs, row 0 "background"."""
     return ["background"] + cw.read_labels(path)
@@ -116,14 +133,13 @@ def class_table_and_words(vocab, rows=None, labels=None, wn=None):
                     source = transfer_source(wn, r["wnid"], trained) or FALLBACK_SOURCE
                 src = source
                 if is_plural:
-                    pl = cw.plural(source, wn)
-                    if pl not in trained or pl in SPECIALS:
+                    src = plural_transfer_source(wn, r["wnid"], trained)
+                    if src is None:
                         # No trained plural to copy: the singular's rows would make the
                         # plural tie with it everywhere ("a unicycles"), so the class has no
                         # plural form (its plural token is the singular's).
                         tokens.append(tokens[0])
                         continue
-                    src = pl
                 ids[form] = len(vocab)
                 vocab.append(form)
                 transfers.append((form, src, k))
