@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t total = 0;
         for (int i = 0; i < cap_model_vocab_size(model); i++)
             total += strlen(cap_model_word(model, i));
-        if (total == (size_t)-1)
+        if (total == (size_t)-1 || cap_model_tag_classes(model) < 0)
             abort();
         cap_model_free(model);
     } else if (model || !err.message[0]) {
