@@ -20,6 +20,7 @@
 #define ENTRY_SIZE 128
 #define NAME_SIZE 64
 #define DTYPE_F32 0
+#define CLASS_RECORD 16 /* i32 word, plural, general word, general plural */
 #define DTYPE_U8 2 /* uint8, value = (q - zero point) * scale: f32 scale, i32 zero point at 104 */
 
 static uint32_t rd_u32(const unsigned char *p)
@@ -317,7 +318,7 @@ static cap_status parse_header(loader *ld, cap_model_config *c, uint64_t *vocab_
                             ld->tagger_head_start, ld->n_classes);
         if (ld->n_classes != 0 &&
             (ld->class_offset > ld->size || ld->class_bytes > ld->size - ld->class_offset ||
-             ld->class_bytes < (uint64_t)ld->n_classes * 9))
+             ld->class_bytes < (uint64_t)ld->n_classes * (CLASS_RECORD + 1)))
             return cap_fail(ld->err, CAP_ERR_MODEL, "class table lies outside the file");
     }
     return CAP_OK;
@@ -341,8 +342,9 @@ static cap_status bind_vocab(const loader *ld, cap_model *m, uint64_t offset, ui
     return CAP_OK;
 }
 
-/* The class table: n_classes x (i32 word, i32 plural), then n_classes NUL-terminated labels
- * (parse_header checked that the table lies inside the file and holds the records). */
+/* The class table: n_classes x (i32 word, i32 plural, i32 general word, i32 its plural), then
+ * n_classes NUL-terminated labels (parse_header checked that the table lies inside the file
+ * and holds the records). */
 static cap_status bind_classes(const loader *ld, cap_model *m)
 {
     const int n = (int)ld->n_classes, V = m->config.vocab_size;
@@ -351,13 +353,22 @@ static cap_status bind_classes(const loader *ld, cap_model *m)
         return cap_fail(ld->err, CAP_ERR_NOMEM, "out of memory");
     m->n_classes = n;
     const unsigned char *rec = ld->base + ld->class_offset;
-    const char *p = (const char *)rec + (size_t)n * 8, *end = (const char *)rec + ld->class_bytes;
+    const char *p = (const char *)rec + (size_t)n * CLASS_RECORD,
+               *end = (const char *)rec + ld->class_bytes;
     for (int i = 0; i < n; i++) {
         cap_class *c = &m->classes[i];
-        c->word = (int32_t)rd_u32(rec + 8 * (size_t)i);
-        c->plural = (int32_t)rd_u32(rec + 8 * (size_t)i + 4);
-        if (c->word < -1 || c->word >= V || c->plural < -1 || c->plural >= V ||
-            (c->word < 0) != (c->plural < 0))
+        const unsigned char *r = rec + CLASS_RECORD * (size_t)i;
+        c->word = (int32_t)rd_u32(r);
+        c->plural = (int32_t)rd_u32(r + 4);
+        c->general = (int32_t)rd_u32(r + 8);
+        c->general_plural = (int32_t)rd_u32(r + 12);
+        const int t[4] = {c->word, c->plural, c->general, c->general_plural};
+        for (int j = 0; j < 4; j++)
+            if (t[j] < -1 || t[j] >= V)
+                return cap_fail(ld->err, CAP_ERR_MODEL, "class %d has an invalid word token", i);
+        /* A form and its plural come together; a general word only with a word. */
+        if ((c->word < 0) != (c->plural < 0) || (c->general < 0) != (c->general_plural < 0) ||
+            (c->general >= 0 && c->word < 0))
             return cap_fail(ld->err, CAP_ERR_MODEL, "class %d has an invalid word token", i);
         const char *nul = memchr(p, '\0', (size_t)(end - p));
         if (!nul)

@@ -57,6 +57,8 @@ typedef struct cap_tagger_weights {
 /* One tagger output (row 0 is "background", row k ImageNet class k - 1). */
 typedef struct cap_class {
     int word, plural;  /* token ids of its caption word form, singular and plural; -1 = none */
+    int general, general_plural; /* the back-off word up WordNet ("insect" for a dragonfly),
+                                    singular and plural; -1 = none */
     const char *label; /* NUL-terminated, in the mapping */
 } cap_class;
 

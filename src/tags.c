@@ -54,32 +54,78 @@ cap_status cap_tags_fill(const cap_model *m, const float *probs, int max_tags, c
     return CAP_OK;
 }
 
+/* The word with the highest probability among those for which is_candidate[w] (ties: the
+ * lower token id), or -1 when none has a probability above 0. */
+static int most_probable(const float *p_word, const unsigned char *is_candidate, int V)
+{
+    int best = -1;
+    for (int w = 0; w < V; w++)
+        if (is_candidate[w] && p_word[w] > 0.0f && (best < 0 || p_word[w] > p_word[best]))
+            best = w;
+    return best;
+}
+
 cap_status cap_forced_word(const cap_model *m, const float *probs, float threshold,
                            cap_constraint *con, float *prob, cap_error *err)
 {
     con->n = 0;
     *prob = 0.0f;
-    float *p_word = calloc((size_t)m->config.vocab_size, sizeof *p_word);
-    if (!p_word)
+    const int V = m->config.vocab_size;
+    float *p_word = calloc((size_t)V, sizeof *p_word);
+    int *plural = malloc(sizeof *plural * (size_t)V);
+    unsigned char *is_word = calloc((size_t)V, 1), *is_general = calloc((size_t)V, 1);
+    if (!p_word || !plural || !is_word || !is_general) {
+        free(p_word), free(plural), free(is_word), free(is_general);
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for tags");
-    for (int c = 0; c < m->n_classes; c++)
-        if (m->classes[c].word >= 0)
-            p_word[m->classes[c].word] += probs[c];
-    int best = -1;
-    for (int w = 0; w < m->config.vocab_size; w++)
-        if (p_word[w] > 0.0f && (best < 0 || p_word[w] > p_word[best]))
-            best = w;
-    if (best >= 0 && p_word[best] >= threshold) {
-        *prob = p_word[best];
-        con->tokens[con->n++] = best;
-        for (int c = 0; c < m->n_classes; c++)
-            if (m->classes[c].word == best) {
-                if (m->classes[c].plural != best)
-                    con->tokens[con->n++] = m->classes[c].plural;
-                break;
-            }
     }
-    free(p_word);
+    /* The class words: P(w) = the sum, in class order, of the probabilities of the classes
+     * whose word w is; the plural from the lowest such class. */
+    for (int w = 0; w < V; w++)
+        plural[w] = -1;
+    for (int c = 0; c < m->n_classes; c++) {
+        const cap_class *cl = &m->classes[c];
+        if (cl->word < 0)
+            continue;
+        p_word[cl->word] += probs[c];
+        is_word[cl->word] = 1;
+        if (plural[cl->word] < 0)
+            plural[cl->word] = cl->plural;
+    }
+    int best = most_probable(p_word, is_word, V);
+    float p_best = best >= 0 ? p_word[best] : 0.0f;
+    if (best >= 0 && p_best < threshold) {
+        /* Back-off: the general words compete, each with the summed probability of the
+         * classes whose word or general word it is ("insect": dragonfly + fly + lacewing). */
+        memset(p_word, 0, sizeof *p_word * (size_t)V);
+        for (int w = 0; w < V; w++)
+            plural[w] = -1;
+        for (int c = 0; c < m->n_classes; c++) {
+            const cap_class *cl = &m->classes[c];
+            const int forms[2][2] = {{cl->word, cl->plural}, {cl->general, cl->general_plural}};
+            for (int j = 0; j < 2; j++) {
+                const int w = forms[j][0];
+                if (w < 0)
+                    continue;
+                p_word[w] += probs[c];
+                if (plural[w] < 0)
+                    plural[w] = forms[j][1];
+                if (j == 1)
+                    is_general[w] = 1;
+            }
+        }
+        const int g = most_probable(p_word, is_general, V);
+        if (g >= 0 && p_word[g] >= threshold) {
+            best = g;
+            p_best = p_word[g];
+        }
+    }
+    if (best >= 0 && p_best >= threshold) {
+        *prob = p_best;
+        con->tokens[con->n++] = best;
+        if (plural[best] >= 0 && plural[best] != best)
+            con->tokens[con->n++] = plural[best];
+    }
+    free(p_word), free(plural), free(is_word), free(is_general);
     return CAP_OK;
 }
 

@@ -18,9 +18,13 @@ cap_status cap_tags_fill(const cap_model *m, const float *probs, int max_tags, c
 
 /*
  * The word the caption must name: P(w) = the sum of probs over the classes whose word is w
- * (summed in class order), w* = argmax P (ties to the lower token id). When P(w*) >= threshold,
- * con = {w*, the plural of the lowest class naming w*} (one token when both are the same) and
- * *prob = P(w*); else con->n = 0 and *prob = 0. Errors: CAP_ERR_NOMEM.
+ * (summed in class order), w* = argmax P (ties to the lower token id). When P(w*) < threshold,
+ * the general words back off: P(g) = the sum over the classes whose word or general word is g
+ * ("insect" collects dragonfly, fly and lacewing), g* = argmax P over the general words, and
+ * w* = g* when P(g*) >= threshold. When P(w*) >= threshold, con = {w*, the plural of the
+ * lowest class naming w*} (one token when both are the same) and *prob = P(w*); else
+ * con->n = 0 and *prob = 0. Mirror of forced_word in tools/captioner/reference.py.
+ * Errors: CAP_ERR_NOMEM.
  */
 cap_status cap_forced_word(const cap_model *m, const float *probs, float threshold,
                            cap_constraint *con, float *prob, cap_error *err);

@@ -12,6 +12,7 @@
 #include "decoder.h"
 #include "encoder.h"
 #include "model.h"
+#include "tags.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -308,6 +309,40 @@ static void test_tags(const cap_model *m, const char *golden, const char *assets
     CHECK(n_lines >= 3 && n_forced >= 1, "tags.tsv: %d photos, %d forced", n_lines, n_forced);
 }
 
+/* cap_forced_word on a made-up class table, the cases of tests/test_reference_tags.py's
+ * ForcedWord (the same numbers, so both sides are held to the same rules). */
+static void test_forced_word_rules(void)
+{
+    const cap_class classes[7] = {{-1, -1, -1, -1, "background"}, {6, 7, 12, 13, "a"},
+                                  {8, 9, 12, 13, "b"},             {6, 10, -1, -1, "c"},
+                                  {-1, -1, -1, -1, "d"},           {8, 9, -1, -1, "e"},
+                                  {11, 11, -1, -1, "f"}};
+    cap_model fake = {0};
+    fake.config.vocab_size = 14;
+    fake.n_classes = 7;
+    fake.classes = (cap_class *)classes;
+    const float p[7] = {0.0f, 0.3f, 0.25f, 0.0f, 0.0f, 0.05f, 0.4f};
+    cap_constraint con;
+    float prob;
+    cap_error err;
+    /* words alone: P(6) = 0.3, P(8) = 0.3, P(11) = 0.4; the general word 12: 0.55 */
+    CHECK(cap_forced_word(&fake, p, 0.5f, &con, &prob, &err) == CAP_OK && con.n == 2 &&
+              con.tokens[0] == 12 && con.tokens[1] == 13 && prob == 0.3f + 0.25f,
+          "back-off to the general word: n %d, token %d, p %g", con.n, con.tokens[0], prob);
+    CHECK(cap_forced_word(&fake, p, 0.6f, &con, &prob, &err) == CAP_OK && con.n == 0 &&
+              prob == 0.0f, "no word reaches 0.6: nothing forced");
+    CHECK(cap_forced_word(&fake, p, 0.35f, &con, &prob, &err) == CAP_OK && con.n == 1 &&
+              con.tokens[0] == 11 && prob == 0.4f,
+          "a confident word (plural == singular) is not replaced by a general one");
+    const float q[7] = {0.05f, 0.3f, 0.2f, 0.25f, 0.1f, 0.05f, 0.05f};
+    CHECK(cap_forced_word(&fake, q, 0.5f, &con, &prob, &err) == CAP_OK && con.n == 2 &&
+              con.tokens[0] == 6 && con.tokens[1] == 7 && prob == 0.3f + 0.25f,
+          "summed over the classes, the plural of the lowest class");
+    CHECK(cap_word_takes_an("owl") && cap_word_takes_an("hour") && !cap_word_takes_an("unicycle") &&
+              !cap_word_takes_an("cat") && !cap_word_takes_an("one") && !cap_word_takes_an(""),
+          "a/an rule");
+}
+
 /* Write bytes to dir/name and expect cap_model_load to fail with `want`. */
 /* Writes n bytes to DIR/NAME; the path goes to `path` (4096 bytes). A failed write shows up as
  * the load's error in the caller's check. */
@@ -564,6 +599,7 @@ int main(int argc, char **argv)
     test_captions(m, argv[2], argv[3], "beam3_t0.95.tsv", 3, lp, nr, 0.95f);
     if (m->n_classes > 0)
         test_tags(m, argv[2], argv[3]);
+    test_forced_word_rules();
     CHECK(m->config.output_stride == 16 || m->config.output_stride == 32,
           "shipped model: output stride %d", m->config.output_stride);
     check_geometry(m, m->config.output_stride, "shipped model");

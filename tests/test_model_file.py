@@ -35,11 +35,15 @@ def small_classes():
             (-1, -1, "jersey, T-shirt")]
 
 
+# the general (back-off) word of each class: the ostrich's is "fish" here, to have one
+SMALL_GENERAL = [(-1, -1), (-1, -1), (4, 4), (-1, -1)]
+
+
 def small_model_v2(fill):
     config, vocab, tensors = small_model(fill)
     vocab = vocab + ["fish", "ostrich", "ostriches"]
     config.update(vocab_size=len(vocab), tagger_head_start=13, base_vocab_size=5,
-                  classes=small_classes())
+                  classes=small_classes(), general_words=SMALL_GENERAL)
     tensors["tagger.classifier.bias"] = np.arange(4, dtype=np.float32)
     return config, vocab, tensors
 
@@ -147,12 +151,15 @@ class ModelFile(unittest.TestCase):
             self.assertLessEqual(cls_off + cls_bytes, first_tensor)
             self.assertEqual(cls_off % 8, 0)
             blob = data[cls_off:cls_off + cls_bytes]
-            self.assertEqual(struct.unpack_from("<8i", blob, 0), (-1, -1, 4, 4, 5, 6, -1, -1))
-            self.assertEqual(blob[32:], b"background\0tench, Tinca tinca\0ostrich\0jersey, T-shirt\0")
+            # per class: i32 singular, plural, general singular, general plural
+            self.assertEqual(struct.unpack_from("<16i", blob, 0),
+                             (-1, -1, -1, -1, 4, 4, -1, -1, 5, 6, 4, 4, -1, -1, -1, -1))
+            self.assertEqual(blob[64:], b"background\0tench, Tinca tinca\0ostrich\0jersey, T-shirt\0")
             got_config, got_vocab, got = model_file.read_model(path)
             self.assertEqual(got_vocab, vocab)
             self.assertEqual(got_config["version"], 2)
             self.assertEqual(got_config["classes"], small_classes())
+            self.assertEqual(got_config["general_words"], SMALL_GENERAL)
             self.assertEqual((got_config["tagger_head_start"], got_config["base_vocab_size"]),
                              (13, 5))
             for name, arr in tensors.items():

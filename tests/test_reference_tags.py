@@ -70,6 +70,22 @@ class ForcedWord(unittest.TestCase):
         w, pw, _ = reference.forced_word(p, self.classes)
         self.assertEqual((w, pw), (6, np.float32(0.25)))  # 6, 8, 11 tie: the lowest token
 
+    def test_general_word_backs_off(self):
+        # classes 1 and 2 have the general word 12 (plural 13). Their own words: P(6) = 0.3,
+        # P(8) = 0.25 + 0.05, P(11) = 0.4: none reaches 0.5.
+        general = [(-1, -1), (12, 13), (12, 13), (-1, -1), (-1, -1), (-1, -1), (-1, -1)]
+        p = np.array([0.0, 0.3, 0.25, 0.0, 0.0, 0.05, 0.4], dtype=np.float32)
+        # P(11) = 0.4 < 0.5; general: P(12) = 0.3 + 0.25 = 0.55 >= 0.5
+        w, pw, forced = reference.forced_word(p, self.classes, general, 0.5)
+        self.assertEqual((w, forced), (12, [12, 13]))
+        self.assertEqual(pw, np.float32(np.float32(0.3) + np.float32(0.25)))
+        # below the threshold the general word does not win: the plain best, unforced
+        w, pw, _ = reference.forced_word(p, self.classes, general, 0.6)
+        self.assertEqual((w, pw), (11, np.float32(0.4)))
+        # a confident word is never replaced by its general word
+        w, _, _ = reference.forced_word(p, self.classes, general, 0.35)
+        self.assertEqual(w, 11)
+
     def test_top_tags(self):
         p = np.array([0.5, 0.1, 0.2, 0.1, 0.05, 0.2, 0.0], dtype=np.float32)
         vocab = ["w%d" % i for i in range(12)]

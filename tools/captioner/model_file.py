@@ -17,7 +17,8 @@ src/model.c; the format is documented in docs/file-format.md. All integers littl
               u32 ndim (1..4), u32 shape[4] (unused dims 0), u64 offset, u64 nbytes, zero padding
   vocabulary  vocab_size NUL-terminated UTF-8 words in token-id order
   class table (version 2) at the next 8-byte aligned offset after the vocabulary (zero bytes
-              between): n_classes x (i32 singular token, i32 plural token; -1 = none), then
+              between): n_classes x (i32 singular token, i32 plural token, i32 general word's
+              singular token, i32 its plural token; -1 = none), then
               n_classes NUL-terminated UTF-8 labels
   tensors     each at a 64-byte aligned offset, row-major (C order)
 
@@ -46,7 +47,7 @@ DTYPE_F32 = 0
 DTYPE_U8 = 2
 _HEADER = "<8s15I4QI"
 _HEADER_V2 = _HEADER + "IIQQI"  # offsets 104, 108, 112, 120, 128
-_CLASS = "<ii"
+_CLASS = "<iiii"  # singular, plural, general singular, general plural
 CONFIG_KEYS = ("vocab_size", "feature_dim", "grid_rows", "grid_cols", "input_size",
                "embed_dim", "attention_dim", "hidden_dim",
                "token_pad", "token_start", "token_end", "token_unk")
@@ -89,27 +90,35 @@ def _align(n, to=ALIGN):
     return (n + to - 1) // to * to
 
 
-def class_table_blob(classes):
-    """The class table's bytes: (singular, plural) i32 pairs, then the NUL-terminated labels."""
-    pairs = b"".join(struct.pack(_CLASS, s, p) for s, p, _ in classes)
-    return pairs + b"".join(label.encode("utf-8") + b"\0" for _, _, label in classes)
+def class_table_blob(classes, general=None):
+    """The class table's bytes: per class (singular, plural, general singular, general plural)
+    i32 tokens, then the NUL-terminated labels. general: [(singular, plural)] per class, or
+    None for none ((-1, -1) each)."""
+    general = general if general is not None else [(-1, -1)] * len(classes)
+    assert len(general) == len(classes)
+    recs = b"".join(struct.pack(_CLASS, s, p, g, gp)
+                    for (s, p, _), (g, gp) in zip(classes, general))
+    return recs + b"".join(label.encode("utf-8") + b"\0" for _, _, label in classes)
 
 
 def parse_class_table(path, blob, n_classes, vocab_size):
-    """class_table_blob's inverse, checked: [(singular, plural, label)]."""
-    if len(blob) < 8 * n_classes:
+    """class_table_blob's inverse, checked: ([(singular, plural, label)], [(general singular,
+    general plural)])."""
+    size = struct.calcsize(_CLASS)
+    if len(blob) < size * n_classes:
         raise ValueError("%s: class table of %d bytes for %d classes" % (path, len(blob), n_classes))
-    labels = blob[8 * n_classes:].decode("utf-8").split("\0")
+    labels = blob[size * n_classes:].decode("utf-8").split("\0")
     if len(labels) != n_classes + 1 or labels[-1] != "":
         raise ValueError("%s: class table does not hold %d labels" % (path, n_classes))
-    out = []
+    out, general = [], []
     for i in range(n_classes):
-        s, p = struct.unpack_from(_CLASS, blob, 8 * i)
-        for t in (s, p):
+        s, p, g, gp = struct.unpack_from(_CLASS, blob, size * i)
+        for t in (s, p, g, gp):
             if not -1 <= t < vocab_size:
                 raise ValueError("%s: class %d: token %d out of range" % (path, i, t))
         out.append((s, p, labels[i]))
-    return out
+        general.append((g, gp))
+    return out, general
 
 
 def write_model(path, config, vocab, tensors):
@@ -128,7 +137,7 @@ def write_model(path, config, vocab, tensors):
         for s, p, _ in classes:
             assert -1 <= s < len(vocab) and -1 <= p < len(vocab), (s, p)
         class_offset = _align(end, CLASS_TABLE_ALIGN)
-        class_blob = class_table_blob(classes)
+        class_blob = class_table_blob(classes, config.get("general_words"))
         end = class_offset + len(class_blob)
     offset = _align(end)
     entries, blobs = [], []
@@ -223,11 +232,11 @@ def read_model(path, keep_quantized=False):
             raise ValueError("%s: class table beyond the end of the file" % path)
         config["tagger_head_start"], config["base_vocab_size"] = head_start, base_vocab
         if class_offset:
-            config["classes"] = parse_class_table(
+            config["classes"], config["general_words"] = parse_class_table(
                 path, data[class_offset:class_offset + class_bytes], n_classes,
                 config["vocab_size"])
         else:
-            config["classes"] = []
+            config["classes"], config["general_words"] = [], []
     tensors = {}
     for i in range(n_tensors):
         entry = table_offset + i * ENTRY_SIZE

@@ -105,9 +105,23 @@ def read_labels(path=cw.LABELS):
     return ["background"] + cw.read_labels(path)
 
 
+def general_word(wn, row):
+    """The back-off word of a class: the next basic-level word up WordNet after the class's
+    own word ("insect" for a dragonfly, "bird" for an owl, "fish" for a goldfish), or None
+    (a dog breed's "dog" has none: over-general words are not basic-level words)."""
+    c = wn.synset(row["wnid"])
+    family = cw._family(wn, c)
+    words = [w for w, _ in cw.basic_words_of(wn, c) if not cw.is_ambiguous(wn, w, c, family)]
+    if row["word"] not in words:
+        return None
+    later = words[words.index(row["word"]) + 1:]
+    return later[0] if later else None
+
+
 def class_table_and_words(vocab, rows=None, labels=None, wn=None):
     """The class table [(singular, plural, label)] over the vocabulary extended by the new words,
-    the extended vocabulary, and the transfers [(new word, source word, imagenet_idx)]."""
+    the general words [(singular, plural)] of each class (general_word; (-1, -1) for none), the
+    extended vocabulary, and the transfers [(new word, source word, imagenet_idx)]."""
     rows = rows if rows is not None else cw.read_table()
     labels = labels if labels is not None else read_labels()
     wn = wn or load_wordnet()
@@ -119,15 +133,21 @@ def class_table_and_words(vocab, rows=None, labels=None, wn=None):
     vocab = list(vocab)
     transfers = []
     classes = [(-1, -1, labels[0])]
+    general = [(-1, -1)]
     for r in rows:
         k = r["imagenet_idx"]
         assert k == len(classes) - 1, k
         if not r["word"]:
             classes.append((-1, -1, labels[k + 1]))
+            general.append((-1, -1))
             continue
+        forms = [(r["word"], False), (r["plural"], True)]
+        g = general_word(wn, r)
+        if g:
+            forms += [(g, False), (cw.plural(g, wn), True)]
         source = None
         tokens = []
-        for form, is_plural in ((r["word"], False), (r["plural"], True)):
+        for form, is_plural in forms:
             if form not in ids:
                 if source is None:
                     source = transfer_source(wn, r["wnid"], trained) or FALLBACK_SOURCE
@@ -138,15 +158,16 @@ def class_table_and_words(vocab, rows=None, labels=None, wn=None):
                         # No trained plural to copy: the singular's rows would make the
                         # plural tie with it everywhere ("a unicycles"), so the class has no
                         # plural form (its plural token is the singular's).
-                        tokens.append(tokens[0])
+                        tokens.append(tokens[-1])
                         continue
                 ids[form] = len(vocab)
                 vocab.append(form)
                 transfers.append((form, src, k))
             tokens.append(ids[form])
         classes.append((tokens[0], tokens[1], labels[k + 1]))
+        general.append((tokens[2], tokens[3]) if g else (-1, -1))
     assert len(vocab) - base == len(transfers)
-    return classes, vocab, transfers
+    return classes, general, vocab, transfers
 
 
 def check_trunk(tensors, trunk):
@@ -171,7 +192,7 @@ def upgrade(config, vocab, tensors, tflite=TFLITE, head_start=mobilenet_v2.HEAD_
     assert len(vocab) == V0
     tagger, trunk = tagger_tensors(tflite, head_start)
     check_trunk(tensors, trunk)
-    classes, new_vocab, transfers = class_table_and_words(vocab, rows, labels, wn)
+    classes, general, new_vocab, transfers = class_table_and_words(vocab, rows, labels, wn)
     ids = {w: i for i, w in enumerate(vocab)}
     src_ids = np.array([ids[s] for _, s, _ in transfers], dtype=np.int64)
     out = {}
@@ -188,7 +209,7 @@ def upgrade(config, vocab, tensors, tflite=TFLITE, head_start=mobilenet_v2.HEAD_
         out[name] = arr
     cfg = dict(config)
     cfg.update(vocab_size=len(new_vocab), base_vocab_size=V0, tagger_head_start=head_start,
-               classes=classes, version=2, transfers=transfers)
+               classes=classes, general_words=general, version=2, transfers=transfers)
     return cfg, new_vocab, out, classes
 
 

@@ -309,18 +309,39 @@ def word_probs(probs, classes):
     return p
 
 
-def forced_word(probs, classes):
+def forced_word(probs, classes, general=None, threshold=None):
     """(w*, P(w*), F): the singular token with the highest word probability (ties: the lower
     token id), its probability, and the constraint set [w*, the plural token of the
     lowest-index class whose singular is w*] (one element when they are equal).
-    (-1, 0, []) when no class has a word."""
+    (-1, 0, []) when no class has a word.
+    Back-off (general: the class table's [(general singular, general plural)], threshold
+    given): when P(w*) < threshold, the general words compete the same way, a general word g
+    having the summed probability of the classes whose word or general word g is (each class
+    once), its plural taken from the lowest such class; the best g is returned when
+    P(g) >= threshold, else w* as above. Mirror of cap_forced_word (src/tags.c)."""
     p = word_probs(probs, classes)
     if not p:
         return -1, np.float32(0), []
     best = min(p, key=lambda w: (-p[w], w))
     plural = next(pl for sing, pl, _ in classes if sing == best)
     forced = [best] if plural in (best, -1) else [best, plural]
-    return best, p[best], forced
+    if threshold is None or not general or p[best] >= np.float32(threshold):
+        return best, p[best], forced
+    pg, plurals = {}, {}
+    for k, ((sing, pl, _), (g, gp)) in enumerate(zip(classes, general)):
+        for w, wp in ((sing, pl), (g, gp)):
+            if w >= 0:
+                pg[w] = np.float32(pg.get(w, np.float32(0)) + np.float32(probs[k]))
+                plurals.setdefault(w, wp)
+    general_words = {g for g, _ in general if g >= 0}
+    pg = {w: v for w, v in pg.items() if w in general_words}
+    if not pg:
+        return best, p[best], forced
+    g = min(pg, key=lambda w: (-pg[w], w))
+    if pg[g] < np.float32(threshold):
+        return best, p[best], forced
+    gp = plurals[g]
+    return g, pg[g], [g] if gp in (g, -1) else [g, gp]
 
 
 def top_tags(probs, classes, vocab, k):
@@ -340,6 +361,7 @@ class Captioner:
         # Version 2: V0 trained words, then the class words (docs/file-format.md).
         self.base_vocab = config["base_vocab_size"]
         self.classes = config["classes"]
+        self.general_words = config.get("general_words")
         head_start = config["tagger_head_start"] or mobilenet_v2.HEAD_START
         # The file's output stride (32, or 16 for a 14x14 grid): same tensors, other geometry.
         self.encoder = mobilenet_v2.MobileNetV2Encoder(output_stride=config["output_stride"],
@@ -399,7 +421,8 @@ class Captioner:
             if max_tags > 0 and probs is not None and self.classes:
                 p = probs[i].numpy().astype(np.float32)
                 r["tags"] = top_tags(p, self.classes, self.vocab, max_tags)
-                w, pw, forced = forced_word(p, self.classes)
+                w, pw, forced = forced_word(p, self.classes, self.general_words,
+                                            tag_threshold)
                 if w >= 0 and pw >= np.float32(tag_threshold):
                     # A constraint only changes a caption that misses the word: when the
                     # plain search's best names it, its n-best list stays the result, less
