@@ -15,13 +15,15 @@ checked as follows:
   identity, a check independent of PyTorch: block 13 at stride 1 puts stride-32 cell i at
   2i + 1, and dilation 2 keeps odd cells reading odd cells, the zero padding included);
 - the C captioner reports a 14x14 grid, and its alpha of word 1 (tests/view_driver.c `info`)
-  equals PyTorch's within 1e-5; `--attention-png` draws the figure;
+  equals PyTorch's within 1e-5; `--attention-png` draws the figure; the jsonl records of
+  `--attention` have grid [14, 14] and 196 weights per word, word 1's those of `info`;
 - headers with stride field 8, with grid 14x14 but stride field 0, or grid 7x7 with stride
   field 16 are refused by both readers: the CLI exits 1 with one line naming the file.
 
 usage: test_grid14.py CAPTION TEST_MODEL VIEW_DRIVER MODEL ASSETS
 Needs PyTorch (Debian python3-torch); without it the test is skipped (exit 77).
 """
+import json
 import os
 import struct
 import subprocess
@@ -193,6 +195,13 @@ class Grid14(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(png, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        r = run(CAPTION, "--model", self.s16, "--format", "jsonl", "--attention", PHOTOS[2])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rec = json.loads(r.stdout)
+        self.assertEqual(rec["grid"], [14, 14])
+        self.assertEqual({len(row) for row in rec["alpha"]}, {196})
+        np.testing.assert_array_equal(np.array(rec["alpha"][0], dtype=np.float32),
+                                      np.array(info["alpha"], dtype=np.float32))
 
     def test_bad_headers_rejected(self):
         cases = [("stride8.bin", 14, 14, 8, "output stride field 8"),

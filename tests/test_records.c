@@ -4,13 +4,16 @@
  * hand: JSONL "tags"/"forced", the TSV/CSV tags and forced columns, records without tags
  * unchanged from before tags existed, --resume of files with and without the tag columns
  * (output_scan finds every path; a resumed file keeps its header's columns), and the tag
- * names shared with the pictures (src/common/tag_text.h). docs/batch.md has the formats.
+ * names shared with the pictures (src/common/tag_text.h), and the --attention keys (words,
+ * alpha, beta, grid; weights that read back as the very floats). docs/batch.md has the formats.
  * usage: test_records MODEL (for the forced word's text: cap_model_word) */
 #include "caption.h"
 #include "check.h"
 #include "cli/output.h"
 #include "common/tag_text.h"
 
+#include <cjson/cJSON.h>
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +232,75 @@ static void test_resume(void)
     }
 }
 
+/* A 1 x 3 grid, two words: weights that need all 9 digits to come back as the same float. */
+static const char *const attention_words[] = {"a", "bird"};
+static float attention_alpha[] = {1.0f / 3.0f, 0.1f, 1.0f - 1.0f / 3.0f - 0.1f,
+                                  0.0f,        1e-7f, 1.0f - 1e-7f};
+static float attention_beta[] = {0.5f, 0.99999994f};
+
+static record attention_record(record_attention *at)
+{
+    *at = (record_attention){.n_words = 2, .rows = 1, .cols = 3,
+                             .words = (const char **)attention_words,
+                             .alpha = attention_alpha, .beta = attention_beta};
+    record r = plain_record();
+    r.attention = at;
+    return r;
+}
+
+/* The attention keys come last, after those of a plain caption; a failed image has none. */
+static void test_attention_jsonl(void)
+{
+    record_attention at;
+    record recs[] = {attention_record(&at), error_record()};
+    recs[1].attention = &at;
+    expect_file(FORMAT_JSONL, 0, recs, 2,
+                "{\"path\":\"photos/bird.png\",\"caption\":\"a bird\",\"tokens\":2,"
+                "\"logprob\":-1.5,\"finished\":false,\"width\":10,\"height\":20,\"ms\":3,"
+                "\"words\":[\"a\",\"bird\"],"
+                "\"alpha\":[[0.333333343,0.100000001,0.566666603],[0,1.00000001e-07,0.999999881]],"
+                "\"beta\":[0.5,0.99999994],\"grid\":[1,3]}\n"
+                "{\"path\":\"photos/empty.png\",\"error\":\"empty file\",\"ms\":0.3}\n",
+                "jsonl with attention");
+
+    /* Read back as a JSON reader would (double, then float32): the library's floats exactly. */
+    char *text = write_records(FORMAT_JSONL, 0, recs, 1);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    const cJSON *alpha = cJSON_GetObjectItemCaseSensitive(o, "alpha");
+    int exact = cJSON_GetArraySize(alpha) == 2;
+    for (int t = 0; exact && t < 2; t++)
+        for (int i = 0; i < 3; i++)
+            exact &= (float)cJSON_GetArrayItem(cJSON_GetArrayItem(alpha, t), i)->valuedouble ==
+                     attention_alpha[t * 3 + i];
+    CHECK(exact, "alpha reads back as the same floats: %s", text ? text : "(null)");
+    cJSON_Delete(o);
+    free(text);
+}
+
+/* record_attention_new: the best caption's words (as cap_caption_text spells them), alpha and
+ * beta copied, the grid; record_release frees it all (the sanitizer build checks that). */
+static void test_attention_new(const cap_model *model)
+{
+    int tokens[2] = {-5, 0}; /* an unknown token reads "?", as in the caption's text */
+    float alpha[2 * 3], beta[2] = {0.25f, 0.75f};
+    for (int i = 0; i < 6; i++)
+        alpha[i] = (float)i;
+    cap_caption c = {.n_tokens = 2, .tokens = tokens, .alpha = alpha, .beta = beta};
+    cap_result res = {.n_captions = 1, .captions = &c, .grid_rows = 3, .grid_cols = 1};
+    record_attention *at = record_attention_new(model, &res);
+    char text[64];
+    cap_caption_text(model, &c, text, sizeof text);
+    char joined[64];
+    snprintf(joined, sizeof joined, "%s %s", at ? at->words[0] : "", at ? at->words[1] : "");
+    CHECK(at && at->n_words == 2 && at->rows == 3 && at->cols == 1 &&
+              strcmp(joined, text) == 0 && memcmp(at->alpha, alpha, sizeof alpha) == 0 &&
+              memcmp(at->beta, beta, sizeof beta) == 0,
+          "attention copied: words '%s' vs caption '%s'", joined, text);
+    record r = {.caption = strdup("x"), .attention = at};
+    record_release(&r);
+    CHECK(r.caption == NULL && r.attention == NULL, "released");
+}
+
 /* record_set_tags: the result's tags, and the forced token's text from the model. */
 static void test_set_tags(const char *model_path)
 {
@@ -253,6 +325,7 @@ static void test_set_tags(const char *model_path)
     res.n_tags = 0;
     record_set_tags(&r, model, &res);
     CHECK(r.n_tags == 0 && r.forced == NULL, "no tags");
+    test_attention_new(model);
     cap_model_free(model);
 }
 
@@ -265,6 +338,7 @@ int main(int argc, char **argv)
     snprintf(tmp_path, sizeof tmp_path, "/tmp/test_records.%ld", (long)getpid());
     test_tag_names();
     test_jsonl();
+    test_attention_jsonl();
     test_tables();
     test_resume();
     test_set_tags(argv[1]);

@@ -14,8 +14,9 @@
  *          available 0|1          (viewer built)
  *          image W H              (decoded size)
  *          words N
- *          grid ROWS COLS
- *          alpha A0 ... A(L-1)    (alpha of word K, row-major)
+ *          grid ROWS COLS         (the result's)
+ *          model_grid ROWS COLS   (cap_model_grid's)
+ *          alpha A0 ... A(L-1)    (alpha of word K, row-major; %.9g: the floats exactly)
  *          argmax ROW COL
  *          photo_rect X Y W H     (where a 1024x768 window shows the photo)
  *          opacity O              (default overlay opacity)
@@ -134,11 +135,14 @@ static int info(const cap_model *m, const cap_options *opt, view_caption_fn capt
     printf("image %d %d\n", img.width, img.height);
     printf("words %d\n", c->n_tokens);
     printf("grid %d %d\n", res.grid_rows, res.grid_cols);
+    int model_rows, model_cols;
+    cap_model_grid(m, &model_rows, &model_cols);
+    printf("model_grid %d %d\n", model_rows, model_cols);
     if (k >= 1 && k <= c->n_tokens) {
         const float *a = c->alpha + (size_t)(k - 1) * L;
         printf("alpha");
         for (int i = 0; i < L; i++)
-            printf(" %.6g", (double)a[i]);
+            printf(" %.9g", (double)a[i]);
         printf("\n");
         int am = hm_argmax(a, L);
         printf("argmax %d %d\n", am / res.grid_cols, am % res.grid_cols);

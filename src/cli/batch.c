@@ -25,6 +25,7 @@ typedef struct slot {
 typedef struct batch {
     const cap_model *model;
     const cap_options *options;
+    int attention; /* copy the best caption's attention into each record (--attention) */
     const input_list *in;
     int jobs; /* worker threads to start */
     slot *ring;
@@ -65,6 +66,12 @@ static void caption_work(void *arg)
         return;
     }
     cap_caption_text(w->b->model, c, text, need);
+    /* Only when asked: the copy (and the record's size) is the whole cost of --attention. */
+    if (w->b->attention && !(r->attention = record_attention_new(w->b->model, &w->res))) {
+        free(text);
+        snprintf(w->s->error, sizeof w->s->error, "out of memory");
+        return;
+    }
     r->caption = text;
     r->n_tokens = c->n_tokens;
     r->logprob = c->logprob;
@@ -85,6 +92,7 @@ static void caption_item(const batch *b, const input_item *it, slot *s)
     } else if (model_guard_tripped() || model_guard_run(caption_work, &w) != 0) {
         snprintf(s->error, sizeof s->error, "not captioned: the model file changed while in use");
         r->caption = NULL; /* never set by an interrupted caption_work */
+        r->attention = NULL;
     } else {
         cap_result_free(&w.res);
         cap_image_free(&w.img);
@@ -130,8 +138,7 @@ static void emit(slot *s, sink *out, progress *prog, batch_stats *st)
         st->write_failed = 1;
     else
         st->written++;
-    free(r->caption);
-    memset(r, 0, sizeof *r);
+    record_release(r);
     s->done = 0;
 }
 
@@ -165,7 +172,7 @@ static int batch_init(batch *b)
 static void batch_destroy(batch *b)
 {
     for (size_t i = 0; i < b->window; i++)
-        free(b->ring[i].rec.caption); /* finished but never written (only after a write error) */
+        record_release(&b->ring[i].rec); /* finished but never written (a write error) */
     free(b->ring);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->done_cv);
@@ -241,15 +248,16 @@ static void write_in_order(batch *b, sink *out, progress *prog,
     }
 }
 
-int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,
-              int jobs, sink *out, progress *prog, const volatile sig_atomic_t *signalled,
-              batch_stats *stats)
+int batch_run(const cap_model *model, const cap_options *options, int attention,
+              const input_list *inputs, int jobs, sink *out, progress *prog,
+              const volatile sig_atomic_t *signalled, batch_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
     /* On the heap: after a stop whose in-flight images do not finish in time, the workers
      * still running keep using it, and it is deliberately never freed. */
     batch *b = calloc(1, sizeof *b);
-    if (!b || (*b = (batch){.model = model, .options = options, .in = inputs, .jobs = jobs},
+    if (!b || (*b = (batch){.model = model, .options = options, .attention = attention,
+                             .in = inputs, .jobs = jobs},
                batch_init(b) != 0)) {
         free(b);
         return -1;

@@ -20,7 +20,8 @@ typedef struct batch_stats {
 } batch_stats;
 
 /*
- * Caption inputs->items with `jobs` threads sharing `model`. Records reach `out` strictly in
+ * Caption inputs->items with `jobs` threads sharing `model`; with `attention` each record
+ * also gets its best caption's per-word attention (record.attention). Records reach `out` strictly in
  * input order, each as soon as it and all before it are done; failures also print
  * "caption: PATH: reason" on stderr. Once *signalled is set no new image starts; those in
  * flight finish and are written, so the output ends on a whole record. Likewise once the
@@ -31,8 +32,8 @@ typedef struct batch_stats {
  * _exit() after closing `out`, leaving `model` and `inputs` alone.
  * Returns -1 if not even one thread could be started (message printed), else 0.
  */
-int batch_run(const cap_model *model, const cap_options *options, const input_list *inputs,
-              int jobs, sink *out, progress *prog, const volatile sig_atomic_t *signalled,
-              batch_stats *stats);
+int batch_run(const cap_model *model, const cap_options *options, int attention,
+              const input_list *inputs, int jobs, sink *out, progress *prog,
+              const volatile sig_atomic_t *signalled, batch_stats *stats);
 
 #endif

@@ -29,6 +29,7 @@ enum {
     OPT_TAGS,
     OPT_TAG_THRESHOLD,
     OPT_NO_TAGS,
+    OPT_ATTENTION,
 };
 
 static const char short_opts[] = "m:b:l:o:f:j:qhV";
@@ -45,6 +46,7 @@ static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"format", required_argument, NULL, 'f'},
     {"resume", no_argument, NULL, OPT_RESUME},
+    {"attention", no_argument, NULL, OPT_ATTENTION},
     {"jobs", required_argument, NULL, 'j'},
     {"shard", required_argument, NULL, OPT_SHARD},
     {"blas-threads", required_argument, NULL, OPT_BLAS_THREADS},
@@ -84,6 +86,8 @@ static void usage(FILE *f)
             "  -o, --output FILE  write records to FILE (each flushed as soon as it is done)\n"
             "  -f, --format FMT   text (PATH<TAB>CAPTION, default), jsonl, tsv or csv\n"
             "      --resume       with -o: skip the paths FILE already records, append the rest\n"
+            "      --attention    with --format jsonl: add the best caption's words and, per\n"
+            "                     word, its attention (alpha), gate (beta), and the grid\n"
             "  -j, --jobs N       N images at a time (default: one per core)\n"
             "      --shard K/N    only part K of N (1 <= K <= N), chosen by a hash of the path\n"
             "      --blas-threads N  BLAS threads per job (default: cores / jobs, at least 1)\n"
@@ -212,6 +216,7 @@ parse_result parse_options(int argc, char **argv, cli_options *opt)
         case 'o': opt->output = optarg; break;
         case 'f': ok = parse_format(optarg, &opt->format); break;
         case OPT_RESUME: opt->resume = 1; break;
+        case OPT_ATTENTION: opt->attention = 1; break;
         case 'j': ok = parse_int(optarg, "--jobs", 1, 1024, &opt->jobs); break;
         case OPT_SHARD: ok = parse_shard(optarg, &opt->shard_k, &opt->shard_n); break;
         case OPT_BLAS_THREADS:
@@ -236,6 +241,13 @@ parse_result parse_options(int argc, char **argv, cli_options *opt)
     }
     if (opt->resume && !opt->output) {
         fprintf(stderr, "caption: --resume needs -o FILE\n");
+        return PARSE_EXIT_USAGE;
+    }
+    /* Only JSON nests a list of weights per word; a TSV/CSV cell or a text line would need a
+     * format of its own, and the window and the figure draw the attention themselves. */
+    if (opt->attention && (opt->format != FORMAT_JSONL || opt->view || opt->attention_png)) {
+        fprintf(stderr, "caption: --attention goes with --format jsonl (not with --view or "
+                        "--attention-png)\n");
         return PARSE_EXIT_USAGE;
     }
     if ((opt->step >= 0 || opt->screenshot) && !opt->view) {

@@ -20,6 +20,7 @@ typedef struct cli_options {
     const char *model_path; /* --model, else default_model() */
     const char *output;     /* -o FILE, NULL = stdout */
     out_format format;      /* --format */
+    int attention;          /* --attention: JSONL records carry the per-word attention */
     int resume;             /* --resume (needs -o) */
     int jobs;               /* -j N, 0 = one per core */
     int blas_threads;       /* --blas-threads N, 0 = cores / jobs */

@@ -7,7 +7,8 @@
  * byte that is not part of valid UTF-8 as \xHH; CSV quotes as RFC 4180 does. File names are
  * bytes, records UTF-8: a path that is not UTF-8 is written readable (U+FFFD) with its exact
  * bytes in "path_bytes" (JSONL, CSV) percent-encoded as pathcode.h says, and read back
- * exactly. */
+ * exactly. With --attention, JSONL records also carry the best caption's "words", "alpha",
+ * "beta" and "grid"; TSV and CSV cannot (the option refuses them). */
 #include "output.h"
 #include "pathcode.h"
 #include "common/clock.h"
@@ -34,6 +35,9 @@ enum { N_TAG_COLUMNS = sizeof tag_columns / sizeof tag_columns[0] };
 
 /* Probabilities of tags: 4 significant digits, enough to rank and threshold them. */
 #define TAG_P_FORMAT "%.4g"
+/* Attention weights and gates: 9 significant digits, the fewest that always read back as the
+ * library's float32 exactly (FLT_DECIMAL_DIG), so a reader gets cap_caption.alpha itself. */
+#define ATTENTION_FORMAT "%.9g"
 
 /* Fewer digits than a float carries, so that records are short and read well. */
 static double round_to(double x, double unit)
@@ -135,14 +139,30 @@ int sink_open(sink *s, const char *file, out_format format, int with_path, int r
 }
 
 /* cJSON copies a string's bytes as they are, so anything not known to be UTF-8 goes
- * through here: as is when valid, else with U+FFFD for the invalid bytes. */
+ * through here: as is when valid, else with U+FFFD for the invalid bytes. NULL when out of
+ * memory. */
+static cJSON *text_item(const char *text)
+{
+    if (utf8_valid(text))
+        return cJSON_CreateString(text);
+    char *readable = utf8_replace_invalid(text);
+    cJSON *item = readable ? cJSON_CreateString(readable) : NULL;
+    free(readable);
+    return item;
+}
+
+/* Add item (NULL: out of memory) to object o, or delete it; 0 on failure. */
+static int add_item(cJSON *o, const char *key, cJSON *item)
+{
+    if (item && cJSON_AddItemToObject(o, key, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
 static int add_text(cJSON *o, const char *key, const char *text)
 {
-    char *readable = utf8_valid(text) ? NULL : utf8_replace_invalid(text);
-    int ok = (utf8_valid(text) || readable) &&
-             cJSON_AddStringToObject(o, key, readable ? readable : text) != NULL;
-    free(readable);
-    return ok;
+    return add_item(o, key, text_item(text));
 }
 
 /* "path" alone when the name is UTF-8; else readable, plus the exact bytes in "path_bytes"
@@ -201,6 +221,53 @@ static int add_tags(cJSON *o, const record *r)
                               : cJSON_AddNullToObject(o, "forced") != NULL);
 }
 
+/* x rounded to the shortest ATTENTION_FORMAT text; cJSON then prints exactly those digits. */
+static double attention_number(float x)
+{
+    char text[32];
+    snprintf(text, sizeof text, ATTENTION_FORMAT, (double)x);
+    return strtod(text, NULL);
+}
+
+/* A JSON array of n numbers, or NULL when out of memory. */
+static cJSON *number_array(const float *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++) {
+        cJSON *x = cJSON_CreateNumber(attention_number(v[i]));
+        if (!x || !cJSON_AddItemToArray(a, x)) {
+            cJSON_Delete(x);
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* Add item (NULL: out of memory) to array a, or delete it; 0 on failure. */
+static int append(cJSON *a, cJSON *item)
+{
+    if (item && cJSON_AddItemToArray(a, item))
+        return 1;
+    cJSON_Delete(item);
+    return 0;
+}
+
+/* "words", "alpha" (a list of L weights per word), "beta" and "grid" ([rows, cols]). */
+static int add_attention(cJSON *o, const record_attention *at)
+{
+    const int L = at->rows * at->cols;
+    const int grid[2] = {at->rows, at->cols};
+    cJSON *words = cJSON_AddArrayToObject(o, "words");
+    cJSON *alpha = cJSON_AddArrayToObject(o, "alpha");
+    int ok = words && alpha;
+    for (int t = 0; ok && t < at->n_words; t++)
+        ok = append(words, text_item(at->words[t])) &&
+             append(alpha, number_array(at->alpha + (size_t)t * (size_t)L, L));
+    return ok && add_item(o, "beta", number_array(at->beta, at->n_words)) &&
+           add_item(o, "grid", cJSON_CreateIntArray(grid, 2));
+}
+
 static char *json_line(const record *r)
 {
     cJSON *o = cJSON_CreateObject();
@@ -219,6 +286,8 @@ static char *json_line(const record *r)
                          !cJSON_AddNumberToObject(o, "height", r->height)))
         goto fail;
     if (!cJSON_AddNumberToObject(o, "ms", round_to(r->ms, 0.1)) || (!r->error && !add_tags(o, r)))
+        goto fail;
+    if (!r->error && r->attention && !add_attention(o, r->attention))
         goto fail;
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -342,6 +411,39 @@ void record_set_tags(record *r, const cap_model *model, const cap_result *res)
     if (r->n_tags > 0)
         memcpy(r->tags, res->tags, sizeof r->tags[0] * (size_t)r->n_tags);
     r->forced = res->forced_word >= 0 ? cap_model_word(model, res->forced_word) : NULL;
+}
+
+record_attention *record_attention_new(const cap_model *model, const cap_result *res)
+{
+    const cap_caption *c = &res->captions[0];
+    const size_t n = (size_t)c->n_tokens, L = (size_t)res->grid_rows * (size_t)res->grid_cols;
+    /* One block: the struct, the word pointers, then the floats (alignment holds in that
+     * order: the struct's size is a multiple of a pointer's, a pointer's of a float's). */
+    record_attention *at = malloc(sizeof *at + n * sizeof(char *) + (n * L + n) * sizeof(float));
+    if (!at)
+        return NULL;
+    at->n_words = c->n_tokens;
+    at->rows = res->grid_rows;
+    at->cols = res->grid_cols;
+    at->words = (const char **)(at + 1);
+    at->alpha = (float *)(at->words + n);
+    at->beta = at->alpha + n * L;
+    for (size_t t = 0; t < n; t++) {
+        const char *w = cap_model_word(model, c->tokens[t]);
+        at->words[t] = w ? w : "?"; /* as cap_caption_text spells an unknown token */
+    }
+    if (n > 0) {
+        memcpy(at->alpha, c->alpha, n * L * sizeof(float));
+        memcpy(at->beta, c->beta, n * sizeof(float));
+    }
+    return at;
+}
+
+void record_release(record *r)
+{
+    free(r->caption);
+    free(r->attention);
+    memset(r, 0, sizeof *r);
 }
 
 int sink_write(sink *s, const record *r)

@@ -6,6 +6,17 @@
 
 #include <stdio.h>
 
+/* --attention: the best caption's words and where the model looked for each, copied out of
+ * the cap_result so that the record outlives it. One allocation (record_attention_new), freed
+ * by record_release; the words are the model's strings. */
+typedef struct record_attention {
+    int n_words;
+    int rows, cols;     /* the attention grid (cap_model_grid): L = rows * cols */
+    const char **words; /* [n_words] */
+    float *alpha;       /* [n_words x L], row-major over the grid, as cap_caption.alpha */
+    float *beta;        /* [n_words] */
+} record_attention;
+
 /* The outcome of one image. Exactly one of caption and error is non-NULL. */
 typedef struct record {
     const char *path;
@@ -20,6 +31,8 @@ typedef struct record {
                          the record is exactly that of a plain caption */
     cap_tag tags[CAP_MAX_TAGS]; /* best first; the strings are the model's */
     const char *forced; /* the word the caption was made to contain (the model's), or NULL */
+    record_attention *attention; /* JSONL "words", "alpha", "beta", "grid"; NULL unless
+                                    --attention (and always for a failed image) */
 } record;
 
 typedef struct sink {
@@ -43,6 +56,13 @@ int sink_open(sink *s, const char *file, out_format format, int with_path, int r
 /* Copy the tags and the forced word of an image's result into its record (the strings stay
  * the model's, so the record must not outlive the model). */
 void record_set_tags(record *r, const cap_model *model, const cap_result *res);
+
+/* The per-word attention of a result's best caption, or NULL when out of memory. The words
+ * are spelled as cap_caption_text spells them, so they join into the record's caption. */
+record_attention *record_attention_new(const cap_model *model, const cap_result *res);
+
+/* Free what a record owns (its caption and attention) and zero it. */
+void record_release(record *r);
 
 /* Write one record and flush it, so that it is in the file before the next one starts.
  * Failed records print nothing in the text format (the error goes to stderr only).
