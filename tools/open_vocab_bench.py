@@ -23,16 +23,15 @@ its order (so every group of the ImageNet sample keeps some); the metrics are th
 N. Wall times are per setting and set, one caption process each (model load included).
 """
 import argparse
-import json
 import math
 import os
 import re
 import subprocess
 import sys
-import time
 
 from captioner import class_words as cw
 from captioner import evaluate, naming, paths, records
+from captioner.records import run_caption
 
 DATASETS = ("imagenet", "coco", "flickr8k_dev")
 TITLES = {"imagenet": "ImageNet sample", "coco": "COCO mini", "flickr8k_dev": "Flickr8k dev"}
@@ -176,30 +175,6 @@ def detect_support(exe):
     return parse_help(proc.stdout + proc.stderr)
 
 
-def run_caption(exe, model, extra, image_paths, out_file, jobs=None, resume=False):
-    """Caption image_paths (via stdin) into out_file (jsonl); -> ({file: record}, seconds)."""
-    os.makedirs(os.path.dirname(out_file), exist_ok=True)
-    cmd = [exe, "--model", model, "--format", "jsonl", "-o", out_file, "--quiet"]
-    if jobs:
-        cmd += ["--jobs", str(jobs)]
-    if resume:
-        cmd.append("--resume")
-    cmd += extra + ["-"]
-    t0 = time.time()
-    proc = subprocess.run(cmd, input="".join(p + "\n" for p in image_paths), text=True)
-    seconds = time.time() - t0
-    recs = records.read_records(out_file) if os.path.exists(out_file) else {}
-    wanted = {os.path.basename(p) for p in image_paths}
-    recs = {k: r for k, r in recs.items() if k in wanted}
-    bad = sorted(k for k in wanted if k not in recs or "error" in recs[k])
-    if proc.returncode != 0 or bad:
-        raise RuntimeError("%s: exit status %d; %d of %d photos without a caption%s" % (
-            " ".join(cmd), proc.returncode, len(bad), len(wanted),
-            " (e.g. %s: %s)" % (bad[0], recs.get(bad[0], {}).get("error", "no record"))
-            if bad else ""))
-    return recs, seconds
-
-
 def datasets(args):
     """{dataset: (image paths, references or None)}."""
     manifest = subset(cw.read_manifest(os.path.join(args.imagenet, "manifest.tsv")), args.limit)
@@ -310,9 +285,7 @@ def main(argv=None):
                "results": [{k: v for k, v in r.items() if not k.startswith("_")}
                            for r in results],
                "examples": examples}
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+        records.write_json(args.json, doc)
     return 0
 
 

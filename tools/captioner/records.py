@@ -1,9 +1,12 @@
 """The C program's caption files, keyed by the photo's file name (the basename of its path):
 JSON lines (`caption --format jsonl`: path, caption, ..., and with a tagger model tags and
-forced) or PATH<TAB>CAPTION lines (the text format). Standard library only.
+forced) or PATH<TAB>CAPTION lines (the text format), and running the program to make them.
+Standard library only.
 """
 import json
 import os
+import subprocess
+import time
 
 
 def read_records(path):
@@ -47,3 +50,34 @@ def top_tag(record):
     t = tags[0]
     word = " (%s)" % t["word"] if t.get("word") else ""
     return "%s%s p=%.2f" % (t.get("label", t.get("class")), word, float(t.get("p", 0.0)))
+
+
+def write_json(path, doc):
+    """A benchmark's results as indented JSON, newline-terminated."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+
+
+def run_caption(exe, model, extra, image_paths, out_file, jobs=None, resume=False):
+    """Caption image_paths (via stdin) into out_file (jsonl); -> ({file: record}, seconds)."""
+    os.makedirs(os.path.dirname(out_file), exist_ok=True)
+    cmd = [exe, "--model", model, "--format", "jsonl", "-o", out_file, "--quiet"]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    if resume:
+        cmd.append("--resume")
+    cmd += extra + ["-"]
+    t0 = time.time()
+    proc = subprocess.run(cmd, input="".join(p + "\n" for p in image_paths), text=True)
+    seconds = time.time() - t0
+    recs = read_records(out_file) if os.path.exists(out_file) else {}
+    wanted = {os.path.basename(p) for p in image_paths}
+    recs = {k: r for k, r in recs.items() if k in wanted}
+    bad = sorted(k for k in wanted if k not in recs or "error" in recs[k])
+    if proc.returncode != 0 or bad:
+        raise RuntimeError("%s: exit status %d; %d of %d photos without a caption%s" % (
+            " ".join(cmd), proc.returncode, len(bad), len(wanted),
+            " (e.g. %s: %s)" % (bad[0], recs.get(bad[0], {}).get("error", "no record"))
+            if bad else ""))
+    return recs, seconds
