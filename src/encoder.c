@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* The four activation buffers, each sized for the largest tensor of its role (run_blocks):
@@ -458,13 +459,28 @@ static cap_status tagger_forward(const cap_tagger_weights *tg, const tensor3 *tr
     return CAP_OK;
 }
 
+/* The encoder's activations, 9.8 MB touched once per image: in 2 MB huge pages where the
+ * kernel offers them (transparent huge pages on madvise), five page faults instead of about
+ * 2,400, which on a virtual machine cost more than the zeroing. */
+#define HUGE_PAGE ((size_t)2 << 20)
+static float *scratch_alloc(size_t bytes)
+{
+    const size_t rounded = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    float *p = aligned_alloc(HUGE_PAGE, rounded);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without it, ordinary pages */
+#endif
+    return p;
+}
+
 cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_tagger_weights *tg,
                                       const float *x, float *a, float *tag_logits,
                                       cap_encoder_profile *prof, cap_error *err)
 {
     const int tagged = tg && tg->head_start > 0 && tag_logits;
-    float *mem = malloc(sizeof(float) *
-                        ((size_t)2 * MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE));
+    float *mem = scratch_alloc(sizeof(float) *
+                               ((size_t)2 * MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE));
     if (!mem)
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for encoder activations");
     double t0 = prof ? clock_seconds() : 0.0;
