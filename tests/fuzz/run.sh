@@ -2,17 +2,18 @@
 # Build the libFuzzer targets with clang (ASan + UBSan) against the library sources and run
 # each for SECONDS on one core (one process, no -jobs/-workers: those would fork children
 # logging to ./fuzz-N.log), one after another, from its committed seed corpus.
-#   tests/fuzz/run.sh SECONDS [jpeg] [png] [model]     (default: all three)
+#   tests/fuzz/run.sh SECONDS [jpeg] [png] [model] [resume]     (default: all four)
 # Needs: apt-get install -y clang libclang-rt-14-dev libjpeg62-turbo-dev libpng-dev libexif-dev
+#        libcjson-dev
 # Builds in $FUZZ_BUILD (default /tmp/caption-fuzz); new corpus entries go to
 # $FUZZ_BUILD/corpus-NAME (the committed seeds are only read), crashes to
 # $FUZZ_BUILD/artifacts-NAME/. Exit status 1 if any target found a crash. $FUZZ_TIMEOUT
 # (default 2) is the per-input time limit in seconds.
 set -euo pipefail
-secs=${1:?usage: run.sh SECONDS [jpeg|png|model]...}
+secs=${1:?usage: run.sh SECONDS [jpeg|png|model|resume]...}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(jpeg png model)
+[ ${#targets[@]} -gt 0 ] || targets=(jpeg png model resume)
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${FUZZ_BUILD:-/tmp/caption-fuzz}
@@ -26,11 +27,21 @@ libs=($(pkg-config --libs libjpeg libpng libexif zlib) -lm)
 srcs=("$root/src/error.c" "$root/src/image.c" "$root/src/image_exif.c" "$root/src/image_jpeg.c"
       "$root/src/image_png.c" "$root/src/resize.c" "$root/src/model.c"
       "$root/src/common/signature.c")
+# The --resume reader (src/cli/resume.c over output_scan) and what it links: the CLI's
+# record code (output.c names model words, hence model.c) and the common helpers.
+resume_srcs=("$root/src/cli/resume.c" "$root/src/cli/inputs.c" "$root/src/cli/output.c"
+             "$root/src/cli/pathcode.c" "$root/src/common/hash.c" "$root/src/common/clock.c"
+             "$root/src/common/tag_text.c" "$root/src/common/signature.c"
+             "$root/src/model.c" "$root/src/error.c")
 
 status=0
 for t in "${targets[@]}"; do
     bin=$out/fuzz_$t
-    "$cc" "${cflags[@]}" -o "$bin" "$here/fuzz_$t.c" "${srcs[@]}" "${libs[@]}"
+    if [ "$t" = resume ]; then
+        "$cc" "${cflags[@]}" -o "$bin" "$here/fuzz_$t.c" "${resume_srcs[@]}" -lcjson -lm
+    else
+        "$cc" "${cflags[@]}" -o "$bin" "$here/fuzz_$t.c" "${srcs[@]}" "${libs[@]}"
+    fi
     mkdir -p "$out/corpus-$t" "$out/artifacts-$t"
     dict=()
     [ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
@@ -41,6 +52,7 @@ for t in "${targets[@]}"; do
     # its declared size up to the 100-megapixel cap, about 25 KB of RGB per input byte at
     # best (1-bit PNG at deflate's 1032:1); image inputs stay under 4 KB (the seeds are
     # under 1.2 KB) so that a legitimate image stays within 512 MB and 2 s under ASan.
+    # Resume inputs (output files, seeds under 4 KB) are read linearly: 4 KB too.
     # FUZZ_TIMEOUT raises the per-input limit on a loaded machine, where a starved process
     # can pass 2 s of wall time on an input that takes milliseconds alone.
     max_len=4096
