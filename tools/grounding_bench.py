@@ -25,7 +25,6 @@ Any other option goes to the caption program as it is (e.g. --no-tags, --beam 5,
 once per seed and reused); the records in OUT/runs/SETTING/{mosaics,coco}.jsonl. Wall times are
 those of the two caption processes (model load included) and of the whole command.
 """
-import argparse
 import json
 import os
 import random
@@ -360,11 +359,7 @@ def num(x, fmt="%.3f"):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--exe", default=os.path.join(paths.ROOT, "build", "caption"))
-    ap.add_argument("--model", default=paths.DEFAULT_MODEL)
+    ap = records.bench_arguments(__doc__)
     ap.add_argument("--n", type=int, default=400, help="mosaics (default 400)")
     ap.add_argument("--seed", type=int, default=17, help="of the mosaics' photos (default 17)")
     ap.add_argument("--out", default=os.path.join(paths.CACHE, "grounding"),

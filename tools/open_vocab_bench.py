@@ -22,7 +22,6 @@ Caption files: OUT/SETTING/DATASET.jsonl. --limit N takes N photos of each set, 
 its order (so every group of the ImageNet sample keeps some); the metrics are then those of the
 N. Wall times are per setting and set, one caption process each (model load included).
 """
-import argparse
 import math
 import os
 import re
@@ -215,11 +214,7 @@ def measure(args, setting, manifest, sets, judge):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--exe", default=os.path.join(paths.ROOT, "build", "caption"))
-    ap.add_argument("--model", default=paths.DEFAULT_MODEL)
+    ap = records.bench_arguments(__doc__)
     ap.add_argument("--jobs", type=int, help="caption --jobs (default: the program's, a core each)")
     ap.add_argument("--thresholds", help="also a row per --tag-threshold T, e.g. 0.3,0.4,0.5")
     ap.add_argument("--examples", type=int, default=0, metavar="N",

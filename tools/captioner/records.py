@@ -3,10 +3,13 @@ JSON lines (`caption --format jsonl`: path, caption, ..., and with a tagger mode
 forced) or PATH<TAB>CAPTION lines (the text format), and running the program to make them.
 Standard library only.
 """
+import argparse
 import json
 import os
 import subprocess
 import time
+
+from . import paths
 
 
 def read_records(path):
@@ -81,3 +84,14 @@ def run_caption(exe, model, extra, image_paths, out_file, jobs=None, resume=Fals
             " (e.g. %s: %s)" % (bad[0], recs.get(bad[0], {}).get("error", "no record"))
             if bad else ""))
     return recs, seconds
+
+
+def bench_arguments(doc):
+    """The argument parser the benchmarks (tools/open_vocab_bench.py, tools/grounding_bench.py)
+    start from: their docstring as help, and --exe and --model (the C program and its model)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                 epilog=doc.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--exe", default=os.path.join(paths.ROOT, "build", "caption"))
+    ap.add_argument("--model", default=paths.DEFAULT_MODEL)
+    return ap
