@@ -209,13 +209,15 @@ static int select_best(search *s, int to, int want)
     int n = 0;
     if (want <= 0)
         return 0;
+    /* The added words (>= V0) are -inf unless forced: a plain search need not scan them. */
+    const int n_tok = s->con ? s->V : s->V0;
     for (int r = 0; r < s->n_rows; r++) {
         const int from = s->row_state[r];
         if (s->n_states > 1 && from == 1 && to == 0)
             continue;
         const float base = s->st[from].live.logprob[s->row_index[r]];
         const float *row = s->logp + (size_t)r * s->V;
-        for (int tok = 0; tok < s->V; tok++) {
+        for (int tok = 0; tok < n_tok; tok++) {
             const float score = base + row[tok];
             if (score == -INFINITY || (n == want && score <= best[n - 1].score))
                 continue;
