@@ -46,6 +46,8 @@ try:
     import train
     import train_scst
     import average_checkpoints
+    import train_grounding
+    from captioner import mosaic
 except ImportError as e:
     skip_or_fail(e)
 
@@ -410,3 +412,52 @@ class TrainRows(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class GroundingFineTune(unittest.TestCase):
+    def test_tile_cell_weights_give_the_benchmark_masses(self):
+        rng = np.random.default_rng(3)
+        for side in (7, 14):
+            w = mosaic.tile_cell_weights(side, side)
+            np.testing.assert_allclose(w.sum(0), 1.0)          # every cell shared out whole
+            alpha = rng.random(side * side)
+            alpha /= alpha.sum()
+            np.testing.assert_allclose(w @ alpha, mosaic.tile_masses(alpha, side, side))
+        w7 = mosaic.tile_cell_weights(7, 7)
+        self.assertAlmostEqual(w7[0].reshape(7, 7)[3, 3], 0.25)  # the centre: a quarter each
+        self.assertAlmostEqual(w7[3].reshape(7, 7)[6, 6], 1.0)
+
+    def test_compose_places_tile_k_at_row_k_div_2(self):
+        t = [np.full((mosaic.TILE, mosaic.TILE, 3), k, dtype=np.uint8) for k in range(4)]
+        m = mosaic.compose(t)
+        T = mosaic.TILE
+        self.assertEqual([int(m[0, 0, 0]), int(m[0, T, 0]), int(m[T, 0, 0]), int(m[T, T, 0])],
+                         [0, 1, 2, 3])
+
+    def test_weighted_init_state(self):
+        d = small_decoder()
+        a = torch.randn(2, 5, 6)
+        h, c = d.init_state(a)
+        hw, cw = d.init_state(a, torch.ones(2, 5))            # uniform weights: the plain mean
+        self.assertLess(float((h - hw).abs().max()), TOL)
+        w = torch.tensor([[0, 0, 1.0, 0, 0], [0.5, 0.5, 0, 0, 0]])
+        h1, _ = d.init_state(a, w)
+        h_ref = d.init_h(torch.stack([a[0, 2], (a[1, 0] + a[1, 1]) / 2]))
+        self.assertLess(float((h1 - h_ref).abs().max()), TOL)
+
+    def test_grounding_loss(self):
+        L, end = 4, 2
+        tokens = torch.tensor([[[1, 5, 6, end]]])              # (N=1, K=1, T): <start> w w <end>
+        mask = torch.ones(1, 1, 3, dtype=torch.bool)
+        tile_w = torch.tensor([[1.0, 1.0, 0, 0]])
+        on_tile = torch.tensor([0.5, 0.5, 0, 0]).expand(1, 1, 3, L)
+        loss, mass = train_grounding.grounding_loss(on_tile, mask, tokens, tile_w, end)
+        self.assertAlmostEqual(float(loss), 0.0, places=6)
+        self.assertAlmostEqual(float(mass), 1.0, places=6)
+        # Uniform maps put half the mass on this two-cell tile; the <end> step (the third,
+        # all off the tile) does not count.
+        alphas = torch.full((1, 1, 3, L), 0.25)
+        alphas[0, 0, 2] = torch.tensor([0, 0, 0.5, 0.5])
+        loss, mass = train_grounding.grounding_loss(alphas, mask, tokens, tile_w, end)
+        self.assertAlmostEqual(float(loss), math.log(2), places=6)
+        self.assertAlmostEqual(float(mass), 0.5, places=6)

@@ -36,9 +36,9 @@ import time
 import numpy as np
 
 from captioner import evaluate, paths, records
+from captioner.mosaic import TILE, band_weights, compose, tile_masses  # noqa: F401 (tests)
 from captioner.records import run_caption
 
-TILE = 112            # a mosaic tile's side; 2 x TILE = the program's 224x224 input
 MIN_REFS = 2          # a specific word is in at least this many of its photo's references
 # Function words: never "specific", whatever the references say.
 STOP_WORDS = frozenset("""
@@ -114,24 +114,6 @@ def specific_tile(word, tiles_refs):
                 word in r for j, other in enumerate(tiles_refs) if j != k for r in other):
             return k
     return None
-
-
-def band_weights(n, bands=2):
-    """[n, bands]: the share of each of n equal cells (along one axis) lying in each of `bands`
-    equal bands. With n = 7 and 2 bands, cell 3 straddles the middle: [0.5, 0.5]."""
-    w = np.zeros((n, bands))
-    for i in range(n):
-        for b in range(bands):
-            lo, hi = max(i / n, b / bands), min((i + 1) / n, (b + 1) / bands)
-            w[i, b] = max(0.0, hi - lo) * n
-    return w
-
-
-def tile_masses(alpha, rows, cols):
-    """alpha (rows*cols weights, row-major) -> the mass on the 2x2 mosaic's tiles, [top-left,
-    top-right, bottom-left, bottom-right] (tile k at row k // 2, column k % 2)."""
-    a = np.asarray(alpha, dtype=np.float64).reshape(rows, cols)
-    return (band_weights(rows).T @ a @ band_weights(cols)).ravel()
 
 
 def is_hit(masses, k):
@@ -305,11 +287,8 @@ def make_mosaics(groups, images, folder, seed):
     for i, group in enumerate(groups):
         path = os.path.join(folder, "s%d_%04d.png" % (seed, i))
         if not (i < len(made) and made[i] == group and os.path.exists(path)):
-            canvas = np.zeros((2 * TILE, 2 * TILE, 3), dtype=np.uint8)
-            for k, name in enumerate(group):
-                r, c = divmod(k, 2)
-                canvas[r * TILE:(r + 1) * TILE, c * TILE:(c + 1) * TILE] = load_rgb(
-                    os.path.join(images, name), size=TILE)
+            canvas = compose([load_rgb(os.path.join(images, name), size=TILE)
+                              for name in group])
             Image.fromarray(canvas).save(path)
         out.append(path)
     with open(manifest_path, "w") as f:

@@ -57,9 +57,14 @@ class SoftAttentionDecoder(nn.Module):
         # self-critical.pytorch does; training only, so inference and the C decoder ignore it.
         self.embed_dropout = nn.Dropout(embed_dropout)
 
-    def init_state(self, a):
-        """a: (B, L, D) -> h0, c0: (B, H)."""
-        mean = a.mean(dim=1)
+    def init_state(self, a, weights=None):
+        """a: (B, L, D) -> h0, c0: (B, H), from the mean annotation vector; with weights
+        (B, L), the weighted mean over the cells instead (the grounding fine-tune describes one
+        tile of a mosaic and starts from that tile's mean)."""
+        if weights is None:
+            mean = a.mean(dim=1)
+        else:
+            mean = (weights.unsqueeze(2) * a).sum(1) / weights.sum(1, keepdim=True)
         return self.init_h(mean), self.init_c(mean)
 
     def attend(self, a, att_a, h):
@@ -78,21 +83,24 @@ class SoftAttentionDecoder(nn.Module):
         logits = self.out_logits(self.dropout(emb + self.out_hidden(h) + self.out_context(z)))
         return logits, h, c, alpha, beta
 
-    def forward(self, a, captions, lengths):
+    def forward(self, a, captions, lengths, init_weights=None, return_alphas=False):
         """Teacher forcing, K captions per image in lockstep. a: (N, L, D) annotation vectors of
         N images; captions: (N, K, T) = <start> w_1 .. w_n <end> <pad>..; lengths: (N, K) decode
         steps per caption (n + 1; 0 for a missing caption).
 
         Returns logits (S, V) for the S = sum(lengths) real steps (in mask order), the matching
         targets (S,) and the attention totals sum_t alpha_t (N, K, L) over each caption's real
-        steps, for the doubly stochastic penalty (eq. 14).
+        steps, for the doubly stochastic penalty (eq. 14). With return_alphas, also every
+        step's alpha (N, K, steps, L) and the real-step mask (N, K, steps): alpha_t is the
+        attention that produced target word t. init_weights (N, L): see init_state.
 
         Why lockstep: W_a a, the initial state and the context bmm then run per image with no
         gather, and no step slices a shrinking batch -- on CPU, autograd's backward of such slices
         (zero-filled full-size gradients every step) cost more than the model itself."""
         N, K, T = captions.shape
         att_a = self.att_feature(a)                            # (N, L, A)
-        h, c = (s.repeat_interleave(K, dim=0) for s in self.init_state(a))  # (N*K, H)
+        h, c = (s.repeat_interleave(K, dim=0)
+                for s in self.init_state(a, init_weights))             # (N*K, H)
         emb = self.embed_dropout(self.embedding(captions)).flatten(0, 1)  # (N*K, T, E)
         hs, zs, alphas = [], [], []
         for t in range(int(lengths.max())):
@@ -105,12 +113,16 @@ class SoftAttentionDecoder(nn.Module):
             hs.append(h), zs.append(z), alphas.append(alpha)
         steps = len(hs)
         mask = torch.arange(steps).view(1, 1, steps) < lengths.unsqueeze(2)   # (N, K, steps)
-        alpha_sum = (torch.stack(alphas, 2) * mask.unsqueeze(3)).sum(2)
+        alphas = torch.stack(alphas, 2)                        # (N, K, steps, L)
+        alpha_sum = (alphas * mask.unsqueeze(3)).sum(2)
         m = mask.flatten(0, 1)                                 # (N*K, steps)
         out = emb[:, :steps][m] + self.out_hidden(torch.stack(hs, 1)[m]) \
             + self.out_context(torch.stack(zs, 1)[m])
         targets = captions.flatten(0, 1)[:, 1:steps + 1][m]
-        return self.out_logits(self.dropout(out)), targets, alpha_sum
+        logits = self.out_logits(self.dropout(out))
+        if return_alphas:
+            return logits, targets, alpha_sum, alphas, mask
+        return logits, targets, alpha_sum
 
 
 def from_train_config(cfg, vocab_size):

@@ -1,0 +1,284 @@
+#!/usr/bin/python3
+"""Grounding fine-tune: teach the attention to look at what the next word names, on 2x2
+mosaics of train photos whose caption belongs to one tile.
+
+  /usr/bin/python3 tools/train_grounding.py --init cache/model.pt --out cache/run_ground
+      [--steps 200] [--images 16] [--mosaics 4] [--ground-weight 1] [--att-lambda 0]
+
+--init is a checkpoint (tools/train.py, average_checkpoints.py) or a model file (its trained
+words and weights are read back, so the shipped file can be fine-tuned as it is). Writes
+OUT/grounded.pt, in the checkpoint format tools/export_model.py reads.
+
+Why: trained on whole photos, a word can be predicted from any cell (each cell of the 7x7 map
+sees most of the photo), and the doubly stochastic penalty (Xu et al. 2015, eq. 14, lambda = 1
+in tools/train.py) pulls every map towards uniform coverage, so the maps stay flat. A mosaic
+gives the decoder a reason to look: only one tile holds what its caption names. Each step takes
+
+  - --images whole train photos with their 5 captions (the usual cross-entropy, so the
+    captions of ordinary photos stay what they were), and
+  - --mosaics mosaics of four distinct train photos (tiles squashed to 112x112, each mirrored
+    with probability 1/2, composed in pixels and run through the frozen trunk like any photo).
+    Each of the four tiles gives a row: the mosaic's feature map, the tile's 5 captions, and
+    h_0, c_0 from the mean over that tile's cells (captioner.mosaic.tile_cell_weights) instead
+    of the whole grid, so the decoder knows which photo it is describing. The loss is the
+    cross-entropy of those captions plus --ground-weight times the mean over their words
+    (<end> aside) of -log(alpha_t's mass on the tile): a weak supervision that costs no
+    annotation, since the tile is known by construction.
+
+The doubly stochastic penalty (--att-lambda) applies to the whole photos' captions only.
+Adam, decoder --lr and encoder head --encoder-lr, constant; gradients clipped at norm 5.
+Seeded and deterministic for a given thread count. The dev scores are the C program's
+(tools/compare_dev.py, tools/grounding_bench.py on the exported file); models/README.md has the
+experiments.
+"""
+import argparse
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from captioner import decoder as dm
+from captioner import mobilenet_v2, model_file
+from captioner.image import load_rgb
+from captioner.mosaic import TILE, compose, tile_cell_weights
+from captioner.paths import CACHE, FLICKR8K, TFLITE
+from train import encode_caption, features, models_from_checkpoint
+
+TRAIN_CONFIG = dict(dim=512, attention_dim=None, dropout=0.5, embed_dropout=0.0,
+                    output_stride=32, head_start=mobilenet_v2.HEAD_START)
+
+
+def checkpoint_from_model_file(path, tflite):
+    """A model file's trained part as a checkpoint: the decoder cut to its V0 trained words,
+    the encoder (the file's weights: the TFLite trunk and the fine-tuned head), the training
+    vocabulary. Training options the file does not hold are the recipe's (TRAIN_CONFIG)."""
+    config, vocab, tensors = model_file.read_model(path)
+    v0 = config.get("base_vocab_size") or config["vocab_size"]
+    cfg = dict(TRAIN_CONFIG, dim=config["hidden_dim"], attention_dim=config["attention_dim"],
+               output_stride=config["output_stride"], tflite=tflite, vocab_size=v0)
+    decoder = {}
+    for k, v in tensors.items():
+        if k.startswith("decoder."):
+            t = torch.from_numpy(v.copy())
+            if k in ("decoder.embedding.weight", "decoder.out_logits.weight",
+                     "decoder.out_logits.bias"):
+                t = t[:v0].clone()
+            decoder[k[len("decoder."):]] = t
+    encoder = {k[len("encoder."):]: torch.from_numpy(v.copy())
+               for k, v in tensors.items() if k.startswith("encoder.")}
+    return dict(model=decoder, encoder=encoder, config=cfg, vocab=vocab[:v0],
+                state=dict(epoch=0, from_model_file=path))
+
+
+def load_init(path, tflite):
+    with open(path, "rb") as f:
+        magic = f.read(len(model_file.MAGIC))
+    if magic == model_file.MAGIC:
+        return checkpoint_from_model_file(path, tflite)
+    return torch.load(path)
+
+
+def tile_pixels(cache, names, data):
+    """(N, TILE, TILE, 3) uint8: the train photos squashed to a tile, as the benchmark's
+    mosaics squash the dev photos (load_rgb with size TILE); cached in CACHE/tiles_train.npy."""
+    path = os.path.join(cache, "tiles_train.npy")
+    if os.path.exists(path):
+        tiles = np.load(path)
+        if len(tiles) == len(names):
+            return tiles
+    t0 = time.time()
+    tiles = np.stack([load_rgb(os.path.join(data, "images", n), size=TILE) for n in names])
+    np.save(path + ".tmp.npy", tiles)
+    os.replace(path + ".tmp.npy", path)
+    print("tiles: %d photos in %.0f s -> %s" % (len(names), time.time() - t0, path), flush=True)
+    return tiles
+
+
+def caption_tensors(caps):
+    """[5 id lists] per row -> captions (N, K, T) and decode lengths (N, K), as train.py's."""
+    K = max(len(c) for c in caps)
+    T = max(len(ids) for c in caps for ids in c)
+    tokens = torch.zeros(len(caps), K, T, dtype=torch.long)
+    lengths = torch.zeros(len(caps), K, dtype=torch.long)
+    for i, c in enumerate(caps):
+        for k, ids in enumerate(c):
+            tokens[i, k, :len(ids)] = torch.tensor(ids)
+            lengths[i, k] = len(ids) - 1
+    return tokens, lengths
+
+
+def photo_batch(paths, rows, encoded, rng):
+    """Whole train photos (each mirrored with probability 1/2), decoded here rather than read
+    from prepare_data.py's cache: this stage sees a few thousand photos, fewer than the cache
+    holds. Returns the pixels (N, 3, 224, 224) preprocessed, captions and lengths."""
+    mirrored = [rng.random() < 0.5 for _ in rows]
+    x = torch.cat([mobilenet_v2.preprocess(load_rgb(paths[r])[:, ::-1] if m else load_rgb(paths[r]))
+                   for r, m in zip(rows, mirrored)])
+    return (x, *caption_tensors([encoded[m][r] for r, m in zip(rows, mirrored)]))
+
+
+def mosaic_batch(tiles, encoded, n_mosaics, rng):
+    """n_mosaics mosaics of 4 distinct random train photos, each tile mirrored with probability
+    1/2. Returns the mosaics' pixels (M, 3, 224, 224) preprocessed, and for the 4 M rows
+    (mosaic m, tile k at row 4 m + k) their captions (4M, 5, T) and decode lengths (4M, 5)."""
+    xs, caps = [], []
+    for _ in range(n_mosaics):
+        rows = rng.sample(range(len(tiles)), 4)
+        mirrored = [rng.random() < 0.5 for _ in rows]
+        xs.append(mobilenet_v2.preprocess(compose(
+            [tiles[r][:, ::-1] if m else tiles[r] for r, m in zip(rows, mirrored)])))
+        caps += [encoded[m][r] for r, m in zip(rows, mirrored)]
+    return (torch.cat(xs), *caption_tensors(caps))
+
+
+@torch.no_grad()
+def attended_tiles(decoder, a, cell_w):
+    """(M,) the tile of each mosaic that alpha_1, the first step's attention from h_0 of the
+    whole mosaic (the test-time start), weighs most. Training on that tile's captions teaches
+    the decoder to describe what it looks at: the tile is its own choice, not one it could not
+    know (the photo it will describe is not in h_0)."""
+    h, _ = decoder.init_state(a)
+    alpha, _, _ = decoder.attend(a, decoder.att_feature(a), h)
+    return (alpha @ cell_w.T).argmax(1)
+
+
+def grounding_loss(alphas, mask, tokens, tile_w, end):
+    """Mean over the real steps whose target is a word (not <end>) of -log(alpha_t's mass on
+    the row's tile). alphas (N, K, steps, L), mask (N, K, steps), tokens (N, K, T), tile_w
+    (N, L) the share of each cell in the row's tile."""
+    steps = alphas.shape[2]
+    targets = tokens[:, :, 1:steps + 1]
+    keep = mask & (targets != end)
+    mass = (alphas * tile_w[:, None, None, :]).sum(3)
+    return -(mass[keep].clamp_min(1e-6).log()).mean(), mass[keep].mean()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--init", required=True, help="checkpoint (.pt) or model file to start from")
+    ap.add_argument("--cache", default=CACHE)
+    ap.add_argument("--data", default=FLICKR8K)
+    ap.add_argument("--out", default=None, help="run folder (default CACHE/run_ground)")
+    ap.add_argument("--tflite", default=TFLITE)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--images", type=int, default=16, help="whole photos per step (x5 captions)")
+    ap.add_argument("--mosaics", type=int, default=4, help="mosaics per step (x4 tiles x5 captions)")
+    ap.add_argument("--lr", type=float, default=1e-4, help="decoder learning rate")
+    ap.add_argument("--encoder-lr", type=float, default=5e-5, help="encoder head learning rate")
+    ap.add_argument("--attention-lr", type=float, default=None,
+                    help="learning rate of the attention MLP (W_a, W_h, w_e; default --lr)")
+    ap.add_argument("--ground-weight", type=float, default=1.0,
+                    help="weight of -log(attention mass on the tile) on mosaic rows")
+    ap.add_argument("--mosaic-rows", choices=("tiles", "attended"), default="attended",
+                    help="tiles: each mosaic gives four rows, one per tile, h_0 from that tile's "
+                         "mean; attended: one row, the tile that the first step's attention "
+                         "(from h_0 of the whole mosaic, as at test time) weighs most")
+    ap.add_argument("--att-lambda", type=float, default=0.0,
+                    help="doubly stochastic penalty on the whole photos' captions")
+    ap.add_argument("--train", choices=("all", "attention"), default="all",
+                    help="which decoder weights train: all, or the attention MLP only")
+    ap.add_argument("--max-words", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    out = args.out or os.path.join(args.cache, "run_ground")
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    rng = random.Random(args.seed)
+    torch.manual_seed(args.seed)
+
+    ck = load_init(args.init, args.tflite)
+    vocab = ck["vocab"]
+    if vocab != json.load(open(os.path.join(args.cache, "vocab.json"))):
+        raise SystemExit("train_grounding.py: %s was trained with another vocabulary than %s"
+                         % (args.init, args.cache))
+    encoder, decoder = models_from_checkpoint(ck)
+    word_id = {w: i for i, w in enumerate(vocab)}
+    captions = json.load(open(os.path.join(args.cache, "captions.json")))["train"]
+    names = open(os.path.join(args.data, "Flickr_8k.trainImages.txt")).read().split()
+    encoded = {m: [[encode_caption(c, word_id, args.max_words, m) for c in captions[n]]
+                   for n in names] for m in (False, True)}
+    paths = [os.path.join(args.data, "images", n) for n in names]
+    tiles = tile_pixels(args.cache, names, args.data)
+    n_train = len(names)
+    side = mobilenet_v2.INPUT_SIZE // encoder.output_stride
+    cell_w = torch.from_numpy(tile_cell_weights(side, side)).float()   # (4, L)
+
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    head_params = encoder.head_parameters()
+    for p in head_params:
+        p.requires_grad_(True)
+    att_params = [p for m in (decoder.att_feature, decoder.att_hidden, decoder.att_score)
+                  for p in m.parameters()]
+    other = [p for p in decoder.parameters() if all(p is not q for q in att_params)]
+    if args.train == "attention":
+        for p in other:
+            p.requires_grad_(False)
+        other = []
+    dec_params = att_params + other
+    groups = [dict(params=att_params, lr=args.attention_lr or args.lr),
+              dict(params=other, lr=args.lr), dict(params=head_params, lr=args.encoder_lr)]
+    opt = torch.optim.Adam([g for g in groups if g["params"]])
+    decoder.train()
+    order = list(range(n_train))
+    rng.shuffle(order)
+    end = word_id[dm.END]
+    t0 = time.time()
+    totals = np.zeros(4)
+    for step in range(args.steps):
+        start = (step * args.images) % n_train
+        x, tokens, lengths = photo_batch(paths, order[start:start + args.images], encoded, rng)
+        mx, mtok, mlen = mosaic_batch(tiles, encoded, args.mosaics, rng)
+        with torch.no_grad():
+            trunk = encoder.trunk(torch.cat([x, mx]))
+        photos = features(encoder, trunk[:len(x)])
+        logits, targets, alpha_sum = decoder(photos, tokens, lengths)
+        xent = F.cross_entropy(logits, targets)
+        reg = args.att_lambda * ((1.0 - alpha_sum[lengths > 0]) ** 2).mean()
+
+        a = features(encoder, trunk[len(x):])                          # (M, L, D)
+        if args.mosaic_rows == "tiles":
+            a = a.repeat_interleave(4, dim=0)                          # (4M, L, D)
+            tile_w = cell_w.repeat(args.mosaics, 1)                    # (4M, L)
+            init_w = tile_w
+        else:
+            k = attended_tiles(decoder, a, cell_w)
+            rows = torch.arange(args.mosaics) * 4 + k
+            mtok, mlen, tile_w, init_w = mtok[rows], mlen[rows], cell_w[k], None
+        mlogits, mtargets, _, alphas, mask = decoder(a, mtok, mlen, init_weights=init_w,
+                                                     return_alphas=True)
+        mxent = F.cross_entropy(mlogits, mtargets)
+        ground, mass = grounding_loss(alphas, mask, mtok, tile_w, end)
+
+        loss = xent + reg + mxent + args.ground_weight * ground
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(dec_params, 5.0)
+        torch.nn.utils.clip_grad_norm_(head_params, 5.0)
+        opt.step()
+        totals += [float(xent), float(mxent), float(ground), float(mass)]
+        if step % 25 == 24 or step == args.steps - 1:
+            n = 25 if step % 25 == 24 else step % 25 + 1
+            m = totals / n
+            print("step %d/%d: photos xent %.3f, mosaics xent %.3f, ground %.3f (mass on the "
+                  "tile %.3f), %.0f s" % (step + 1, args.steps, *m, time.time() - t0), flush=True)
+            totals[:] = 0
+    minutes = (time.time() - t0) / 60
+    config = dict(ck["config"], grounding={k: v for k, v in vars(args).items()
+                                           if k not in ("out", "cache", "data", "threads")})
+    state = dict(ck.get("state", {}), grounding_minutes=round(minutes, 1))
+    state.pop("averaged", None)
+    torch.save(dict(model=decoder.state_dict(), encoder=encoder.state_dict(), config=config,
+                    vocab=vocab, state=state), os.path.join(out, "grounded.pt"))
+    print("wrote %s after %d steps, %.1f min" % (os.path.join(out, "grounded.pt"), args.steps,
+                                                minutes))
+
+
+if __name__ == "__main__":
+    main()
