@@ -55,6 +55,16 @@ static void jpeg_on_error(j_common_ptr cinfo)
                  d->image_width, d->image_height, (long)JPEG_MAX_DIMENSION);
         longjmp(guard->jump, 1);
     }
+    if (cinfo->err->msg_code == JERR_NO_BACKING_STORE) {
+        /* libjpeg's whole-image buffers would pass max_memory_to_use (jpeg_check_memory
+         * refuses the known case first; this keeps any other one a size error, not
+         * "invalid JPEG"). */
+        j_decompress_ptr d = (j_decompress_ptr)cinfo;
+        cap_fail(&guard->error, CAP_ERR_TOO_LARGE,
+                 "image is %ux%u pixels: the JPEG decoder would need more than its limit of "
+                 "%ld MB", d->image_width, d->image_height, cinfo->mem->max_memory_to_use >> 20);
+        longjmp(guard->jump, 1);
+    }
     if (cinfo->err->msg_code == JERR_OUT_OF_MEMORY)
         jpeg_fail(cinfo, CAP_ERR_NOMEM, "out of memory");
     jpeg_fail(cinfo, CAP_ERR_FORMAT, "invalid JPEG");
@@ -116,6 +126,52 @@ static cap_status jpeg_check_data_size(j_decompress_ptr cinfo, cap_error *err)
     return CAP_OK;
 }
 
+/* libjpeg's own memory, beside our RGB pixels. A JPEG stored in several scans (every
+ * progressive one, and a sequential one whose components come in separate scans) is decoded
+ * through a buffer of all its DCT coefficients, 2 bytes each, so 2 bytes per sample: 3 bytes
+ * a pixel in 4:2:0, 6 in 4:4:4, 8 in CMYK, while a single-scan JPEG needs only a few rows.
+ * With arithmetic coding nothing ties that to the file's size (a 366-byte progressive 4:4:4
+ * file of 10000x10000 grey pixels took 891 MB and over 13 s), so it is capped at what the
+ * largest image allowed needs in 4:2:0, the sampling of nearly every photo: as much again as
+ * its RGB pixels; 32 MB more cover block padding (a side rounded up to whole MCUs) and
+ * libjpeg's small buffers. Multi-scan 4:4:4 images above about 55 megapixels and CMYK ones
+ * above about 41 are refused; single-scan JPEGs keep the full CAP_IMAGE_MAX_PIXELS. */
+#define JPEG_MAX_MEMORY (3L * CAP_IMAGE_MAX_PIXELS + (32L << 20))
+
+/* Bytes of the whole-image coefficient buffer libjpeg would allocate in
+ * jpeg_start_decompress: each component's blocks, its sides rounded up to its sampling
+ * factors as libjpeg rounds them (jdcoefct.c); 0 for a single-scan JPEG, which has none. */
+static unsigned long long jpeg_coefficient_bytes(j_decompress_ptr cinfo)
+{
+    unsigned long long bytes = 0;
+
+    if (!jpeg_has_multiple_scans(cinfo))
+        return 0;
+    for (int i = 0; i < cinfo->num_components; i++) {
+        const jpeg_component_info *c = &cinfo->comp_info[i];
+        unsigned long long w = c->width_in_blocks, h = c->height_in_blocks;
+        w = (w + (unsigned)c->h_samp_factor - 1) / (unsigned)c->h_samp_factor * c->h_samp_factor;
+        h = (h + (unsigned)c->v_samp_factor - 1) / (unsigned)c->v_samp_factor * c->v_samp_factor;
+        bytes += w * h * sizeof(JBLOCK);
+    }
+    return bytes;
+}
+
+/* Refuse before libjpeg allocates, with the sizes in the message; max_memory_to_use (set in
+ * jpeg_guarded_read) is the backstop for anything this does not foresee. */
+static cap_status jpeg_check_memory(j_decompress_ptr cinfo, cap_error *err)
+{
+    unsigned long long need = jpeg_coefficient_bytes(cinfo);
+
+    if (need > (unsigned long long)JPEG_MAX_MEMORY)
+        return cap_fail(err, CAP_ERR_TOO_LARGE,
+                        "image is %ux%u pixels in %d components stored in several scans: the "
+                        "JPEG decoder needs %llu MB for it, its limit is %ld MB",
+                        cinfo->image_width, cinfo->image_height, cinfo->num_components,
+                        need >> 20, JPEG_MAX_MEMORY >> 20);
+    return CAP_OK;
+}
+
 /* Each scan of a progressive JPEG walks every block of its components, and an AC scan can
  * skip 32767 blocks in one code: a small file with thousands of scans would cost minutes.
  * Encoders write about 10 scans (libjpeg's default progression) and rarely more than 20. */
@@ -148,6 +204,8 @@ static cap_status jpeg_read_pixels(jpeg_guard *guard, const unsigned char *data,
     status = cap_image_check_size(cinfo->image_width, cinfo->image_height, err);
     if (status == CAP_OK)
         status = jpeg_check_data_size(cinfo, err);
+    if (status == CAP_OK)
+        status = jpeg_check_memory(cinfo, err);
     if (status != CAP_OK)
         return status;
     guard->orientation = jpeg_orientation(cinfo);
@@ -181,6 +239,12 @@ static cap_status jpeg_guarded_read(jpeg_guard *guard, const unsigned char *data
         return cap_fail(err, guard->error.status, "%s", guard->error.message);
     jpeg_create_decompress(&guard->cinfo);
     guard->cinfo.progress = &guard->progress; /* after create, which zeroes cinfo */
+    /* After create, which sets it from $JPEGMEM (0: no limit); a smaller $JPEGMEM stays. A
+     * whole-image buffer past it fails with JERR_NO_BACKING_STORE (jmemnobs.c has no
+     * backing store), which jpeg_on_error reports as a size error. */
+    if (guard->cinfo.mem->max_memory_to_use == 0 ||
+        guard->cinfo.mem->max_memory_to_use > JPEG_MAX_MEMORY)
+        guard->cinfo.mem->max_memory_to_use = JPEG_MAX_MEMORY;
     return jpeg_read_pixels(guard, data, size, out, err);
 }
 

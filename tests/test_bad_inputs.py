@@ -43,6 +43,9 @@ CASES = [
     ("bomb_progressive_12000x9000.jpg", "image", 1,
      "image is 12000x9000 pixels, the limit is 100000000 pixels", None),
     ("chunk_length_1633771873.png", "image", 1, "truncated or corrupt PNG data", None),
+    ("arith_progressive_444_10000x10000.jpg", "image", 1,
+     "image is 10000x10000 pixels in 3 components stored in several scans: the JPEG decoder "
+     "needs 572 MB for it, its limit is 318 MB", None),
     ("jpeg_progressive.jpg", "image", 0, None, None),
     ("jpeg_cmyk.jpg", "image", 0, None, None),
     ("jpeg_ycck.jpg", "image", 0, None, None),
@@ -128,11 +131,11 @@ class BadInputs(unittest.TestCase):
             with self.subTest(case=case[0]):
                 self.check_case(*case)
 
-    def test_declared_chunk_length_costs_nothing(self):
-        """A 210-byte PNG whose pCAL chunk declares 1.6 GB is refused in well under a
-        second and 200 MB (it once took 10 s and 1.6 GB). The peak RSS is the child's own,
-        from wait4, whatever other children this process ran."""
-        path = os.path.join(self.dir, "chunk_length_1633771873.png")
+    def refused_cheaply(self, name, want):
+        """`caption FILE` exits 1 with the one line `want` in well under a second and
+        200 MB. The peak RSS is the child's own, from wait4, whatever other children this
+        process ran."""
+        path = os.path.join(self.dir, name)
         env = {k: v for k, v in os.environ.items() if k != "CAPTION_MODEL"}
         with tempfile.TemporaryFile() as err:
             start = time.monotonic()
@@ -144,10 +147,21 @@ class BadInputs(unittest.TestCase):
             err.seek(0)
             message = err.read().decode()
         self.assertEqual(child.returncode, 1, message)
-        self.assertEqual(message, "caption: %s: truncated or corrupt PNG data: unexpected end "
-                         "of file\n" % path)
+        self.assertEqual(message, "caption: %s: %s\n" % (path, want))
         self.assertLess(seconds, 1.0)
         self.assertLess(usage.ru_maxrss, 200 * 1024)  # kilobytes
+
+    def test_declared_chunk_length_costs_nothing(self):
+        """A 210-byte PNG whose pCAL chunk declares 1.6 GB (it once took 10 s and 1.6 GB)."""
+        self.refused_cheaply("chunk_length_1633771873.png",
+                             "truncated or corrupt PNG data: unexpected end of file")
+
+    def test_jpeg_coefficient_buffer_is_bounded(self):
+        """366 bytes of arithmetic-coded progressive JPEG whose coefficients alone need 572 MB
+        (it once took 891 MB and over 13 s): refused before libjpeg allocates them."""
+        self.refused_cheaply("arith_progressive_444_10000x10000.jpg",
+                             "image is 10000x10000 pixels in 3 components stored in several "
+                             "scans: the JPEG decoder needs 572 MB for it, its limit is 318 MB")
 
     def test_folder_named_like_a_photo_is_walked(self):
         r = run("--model", MODEL, os.path.join(self.dir, "folder.jpg"))

@@ -193,23 +193,52 @@ static void found_path(const char *path, void *ctx)
     strcat(list, "|");
 }
 
+/* The text format's PATH<TAB>CAPTION lines: names holding a tab, a newline, a backslash or
+ * bytes that are not UTF-8 are escaped as TSV fields (one line per record, valid UTF-8),
+ * plain names are written as they always were, and a failed image writes nothing. */
+static void test_text(void)
+{
+    record odd = plain_record(), dash = plain_record();
+    odd.path = "d/t\tab\nnl\\x41\xe9\r.png";
+    dash.path = "-x.png";
+    const record recs[] = {odd, error_record(), dash};
+    expect_file(FORMAT_TEXT, 0, recs, 3,
+                "d/t\\tab\\nnl\\\\x41\\xE9\\r.png\ta bird\n-x.png\ta bird\n",
+                "text, names escaped");
+}
+
 /* --resume: every path found in files with tags, and a resumed file keeps its columns. */
 static void test_resume(void)
 {
-    record odd = tagged_record();
+    record odd = tagged_record(), tab = plain_record();
     odd.path = "photos/caf\xe9,\"q\".jpg";
-    const record recs[] = {tagged_record(), odd, error_record()};
-    const char *want = "photos/pets.jpg|photos/caf\xe9,\"q\".jpg|photos/empty.png|";
-    const out_format formats[] = {FORMAT_JSONL, FORMAT_TSV, FORMAT_CSV};
-    for (int f = 0; f < 3; f++) {
+    tab.path = "photos/t\tab\nnl\\x41\\q\xff.png";
+    const record recs[] = {tagged_record(), odd, tab, error_record()};
+    const char *want = "photos/pets.jpg|photos/caf\xe9,\"q\".jpg|"
+                       "photos/t\tab\nnl\\x41\\q\xff.png|photos/empty.png|";
+    /* The text format records no errors, so its list stops before empty.png. */
+    const char *want_text = "photos/pets.jpg|photos/caf\xe9,\"q\".jpg|"
+                            "photos/t\tab\nnl\\x41\\q\xff.png|";
+    const out_format formats[] = {FORMAT_JSONL, FORMAT_TSV, FORMAT_CSV, FORMAT_TEXT};
+    for (int f = 0; f < 4; f++) {
         for (int tags = 0; tags <= 1; tags++) {
-            free(write_records(formats[f], tags, recs, 3));
+            free(write_records(formats[f], tags, recs, 4));
             char list[512] = "";
+            const char *expect = formats[f] == FORMAT_TEXT ? want_text : want;
             CHECK(output_scan(tmp_path, formats[f], found_path, list) == 0 &&
-                      strcmp(list, want) == 0,
+                      strcmp(list, expect) == 0,
                   "format %d, tag columns %d: found %s", f, tags, list);
         }
     }
+    /* A text file written before paths were escaped: a backslash that starts no escape is
+     * read as itself, so such a name is not captioned again. */
+    FILE *old = fopen(tmp_path, "w");
+    CHECK(old && fputs("C:\\photos\\q.jpg\ta bird\nno tab\n", old) >= 0 && fclose(old) == 0,
+          "writing an old text file");
+    char list[512] = "";
+    CHECK(output_scan(tmp_path, FORMAT_TEXT, found_path, list) == 0 &&
+              strcmp(list, "C:\\photos\\q.jpg|") == 0,
+          "old text file: found %s", list);
     /* Started with tag columns, resumed by a run without tags: the columns stay. */
     for (int f = 1; f < 3; f++) {
         for (int tags = 0; tags <= 1; tags++) {
@@ -340,6 +369,7 @@ int main(int argc, char **argv)
     test_jsonl();
     test_attention_jsonl();
     test_tables();
+    test_text();
     test_resume();
     test_set_tags(argv[1]);
     unlink(tmp_path);

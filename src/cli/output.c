@@ -7,8 +7,10 @@
  * byte that is not part of valid UTF-8 as \xHH; CSV quotes as RFC 4180 does. File names are
  * bytes, records UTF-8: a path that is not UTF-8 is written readable (U+FFFD) with its exact
  * bytes in "path_bytes" (JSONL, CSV) percent-encoded as pathcode.h says, and read back
- * exactly. With --attention, JSONL records also carry the best caption's "words", "alpha",
- * "beta" and "grid"; TSV and CSV cannot (the option refuses them). */
+ * exactly. The text format's PATH<TAB>CAPTION lines escape both fields as TSV does, since a
+ * raw tab or newline in a name would make the line ambiguous for --resume. With
+ * --attention, JSONL records also carry the best caption's "words", "alpha", "beta" and
+ * "grid"; TSV and CSV cannot (the option refuses them). */
 #include "output.h"
 #include "pathcode.h"
 #include "common/clock.h"
@@ -452,9 +454,16 @@ int sink_write(sink *s, const record *r)
     case FORMAT_TEXT:
         if (r->error)
             return 0;
-        if (s->with_path)
-            fprintf(s->f, "%s\t%s\n", r->path, r->caption);
-        else
+        if (s->with_path) {
+            /* Escaped as a TSV field: the first raw tab then ends the path whatever its bytes
+             * (a name may hold tabs, newlines and bytes that are not UTF-8), so --resume gets
+             * the exact path back. Names without those characters or a backslash look as
+             * they always did. */
+            put_tsv_field(s->f, r->path);
+            putc('\t', s->f);
+            put_tsv_field(s->f, r->caption);
+            putc('\n', s->f);
+        } else
             fprintf(s->f, "%s\n", r->caption);
         break;
     case FORMAT_JSONL: {
@@ -528,7 +537,10 @@ static const char *jsonl_path(const char *rec, size_t len, char **owned)
     return *owned;
 }
 
-/* The first TSV field, unescaped in place. */
+/* The first TSV (or text) field, unescaped in place. A backslash that starts none of the
+ * escapes put_tsv_field writes is kept with what follows it: the writer never produces one,
+ * but text files written before the text format escaped paths hold names like "dir\photo",
+ * which then still match. */
 static const char *tsv_path(char *rec)
 {
     char *w = rec;
@@ -539,9 +551,11 @@ static const char *tsv_path(char *rec)
         } else if (p[1] == 'x' && (byte = hex_byte(p + 2)) > 0) {
             *w++ = (char)byte;
             p += 3;
-        } else {
+        } else if (strchr("tnr\\", p[1])) {
             p++;
             *w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p == 'r' ? '\r' : *p;
+        } else {
+            *w++ = *p;
         }
     }
     *w = '\0';
@@ -585,13 +599,10 @@ static const char *first_field(char *rec, size_t len, out_format format, char **
     *owned = NULL;
     rec[len - 1] = '\0'; /* the newline */
     switch (format) {
-    case FORMAT_TEXT: {
-        char *tab = strchr(rec, '\t');
-        if (!tab)
-            return NULL;
-        *tab = '\0';
-        return rec;
-    }
+    case FORMAT_TEXT:
+        /* PATH<TAB>CAPTION with the path escaped as a TSV field: a line without a raw tab
+         * is no record (not one this program wrote). */
+        return strchr(rec, '\t') ? tsv_path(rec) : NULL;
     case FORMAT_JSONL: return jsonl_path(rec, len - 1, owned);
     case FORMAT_TSV: return tsv_path(rec);
     case FORMAT_CSV: return csv_path(rec);

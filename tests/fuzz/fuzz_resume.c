@@ -9,7 +9,8 @@
  * for the line formats the cut is right after the last newline, CSV may cut earlier inside
  * an unbalanced quote), and a second read of the cut file cuts nothing and drops the same
  * inputs. The input list holds a few paths that the seeds record, among them a name with a
- * tab and one that is not UTF-8 (recorded through path_bytes / \xHH). The reader's messages
+ * tab and one that is not UTF-8 (recorded through path_bytes, or \t and \xHH in TSV and
+ * text lines). The reader's messages
  * (a JSONL line that is not a record) go to /dev/null: the sanitizers write to fd 2 directly,
  * so their reports still show. */
 #define _GNU_SOURCE
