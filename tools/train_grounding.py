@@ -17,16 +17,20 @@ gives the decoder a reason to look: only one tile holds what its caption names. 
   - --images whole train photos with their 5 captions (the usual cross-entropy, so the
     captions of ordinary photos stay what they were), and
   - --mosaics mosaics of four distinct train photos (tiles squashed to 112x112, each mirrored
-    with probability 1/2, composed in pixels and run through the frozen trunk like any photo).
-    Each of the four tiles gives a row: the mosaic's feature map, the tile's 5 captions, and
-    h_0, c_0 from the mean over that tile's cells (captioner.mosaic.tile_cell_weights) instead
-    of the whole grid, so the decoder knows which photo it is describing. The loss is the
-    cross-entropy of those captions plus --ground-weight times the mean over their words
-    (<end> aside) of -log(alpha_t's mass on the tile): a weak supervision that costs no
-    annotation, since the tile is known by construction.
+    with probability 1/2, composed in pixels and run through the frozen trunk like any photo),
+    with the cross-entropy of one tile's captions plus --ground-weight times the mean over
+    their words (<end> aside) of -log(alpha_t's mass on the tile): a weak supervision that
+    costs no annotation, since the tile is known by construction. Which tile
+    (--mosaic-rows): "tiles" makes a row of each tile, with h_0, c_0 from the mean over that
+    tile's cells (captioner.mosaic.tile_cell_weights) so the decoder knows which photo it
+    describes; "attended" makes one row, the tile that the first step's attention weighs
+    most, with h_0 from the whole mosaic as at test time.
 
+Experimental: not in tools/train_all.sh. The runs made (models/README.md, "Grounding") sharpened
+the maps but did not make them point at the named tile more often, and cost dev CIDEr-D.
 The doubly stochastic penalty (--att-lambda) applies to the whole photos' captions only.
-Adam, decoder --lr and encoder head --encoder-lr, constant; gradients clipped at norm 5.
+Adam (the attention MLP --attention-lr, the rest of the decoder --lr, the encoder head
+--encoder-lr), constant; gradients clipped at norm 5.
 Seeded and deterministic for a given thread count. The dev scores are the C program's
 (tools/compare_dev.py, tools/grounding_bench.py on the exported file); models/README.md has the
 experiments.
