@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Bounded memory: runs under an address-space limit (`ulimit -v`), peak resident memory, and
-a stuck run that SIGTERM still ends within a second.
+"""Bounded memory and a lean start: runs under an address-space limit (`ulimit -v`), peak
+resident memory, a stuck run that SIGTERM still ends within a second, and what a one-photo
+run loads and starts (no SDL, no OpenBLAS thread pool).
 
 usage: test_memory.py CAPTION_EXE MODEL ASSETS_DIR
 The expected captions are those `caption IMAGE` prints without a limit.
@@ -125,6 +126,42 @@ class Memory(unittest.TestCase):
             kb = peak_rss_kb(args)
             self.assertLess(kb, 100 * 1024, "caption %s: peak RSS %d KB" % (" ".join(args), kb))
             self.assertGreater(kb, 20 * 1024)  # the measure is real: the model alone is more
+
+    def test_one_photo_loads_no_viewer_libraries(self):
+        """SDL2 and its fifty-odd libraries are the viewer module's, loaded for --view only."""
+        r = subprocess.run([EXE], capture_output=True, text=True,
+                           env=dict(env(), LD_TRACE_LOADED_OBJECTS="1"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        libs = [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+        self.assertFalse([lib for lib in libs if "SDL" in lib or "X11" in lib], libs)
+        self.assertLess(len(libs), 25, libs)
+
+    def test_one_photo_starts_one_thread(self):
+        """Main thread and one worker: OpenBLAS's pool (a thread and 128 MB each) is not
+        started before main() nor for one photo. Seen on a run stuck on a FIFO, after the
+        threads are planned."""
+        fifo = os.path.join(self.tmp.name, "threads.jpg")
+        os.mkfifo(fifo)
+        proc = subprocess.Popen([EXE, "--model", MODEL, fifo], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env())
+        try:
+            deadline = time.monotonic() + 30
+            tasks = []
+            while time.monotonic() < deadline:
+                tasks = os.listdir("/proc/%d/task" % proc.pid)
+                if len(tasks) >= 2:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.5)  # a pool thread started with the worker would be there by now
+            tasks = os.listdir("/proc/%d/task" % proc.pid)
+            with open("/proc/%d/status" % proc.pid) as f:
+                vm_kb = int(next(l for l in f if l.startswith("VmSize")).split()[1])
+        finally:
+            proc.kill()
+            proc.communicate()
+        self.assertEqual(len(tasks), 2, tasks)
+        # Libraries, model (54 MB), the worker's stack, not yet its 128 MB BLAS buffer.
+        self.assertLess(vm_kb, 200 * 1024)
 
     def test_sigterm_ends_a_stuck_run_within_a_second(self):
         """An image that never arrives (a FIFO nobody writes: the worker blocks in open()) must

@@ -24,7 +24,7 @@
 #include "output.h"
 #include "progress.h"
 #include "resume.h"
-#include "viewer/viewer.h"
+#include "viewer_module.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -58,7 +58,7 @@ static void catch_signals(int restart)
 }
 
 /* --view: the same inputs as a batch (folders walked, '-' read), shown in the window. */
-static int run_viewer(const cap_model *model, const cli_options *opt)
+static int run_viewer(const viewer_module *vm, const cap_model *model, const cli_options *opt)
 {
     input_list inputs;
     if (inputs_collect(opt, &inputs, &interrupted) != 0) {
@@ -77,11 +77,11 @@ static int run_viewer(const cap_model *model, const cli_options *opt)
     }
     for (size_t i = 0; i < inputs.n; i++)
         paths[i] = inputs.items[i].path;
-    view_options vo = view_options_default();
+    view_options vo = vm->options_default();
     if (opt->step >= 0)
         vo.step = opt->step;
     vo.screenshot = opt->screenshot;
-    int rc = caption_view(model, &opt->caption, paths, (int)inputs.n, &vo);
+    int rc = vm->view(model, &opt->caption, paths, (int)inputs.n, &vo);
     free(paths);
     inputs_free(&inputs);
     return rc;
@@ -131,10 +131,11 @@ int main(int argc, char **argv)
 
     run_plan plan;
     if (opt.attention_png || opt.view) {
-        int rc = plan_run(&opt, 1, &plan) != 0 ? 1
-                 : opt.view ? run_viewer(model, &opt)
-                            : caption_attention_png(model, &opt.caption, opt.operands[0],
-                                                    opt.attention_png);
+        viewer_module vm;
+        int rc = viewer_module_open(&vm) != 0 || plan_run(&opt, 1, &plan) != 0 ? 1
+                 : opt.view ? run_viewer(&vm, model, &opt)
+                            : vm.attention_png(model, &opt.caption, opt.operands[0],
+                                               opt.attention_png);
         cap_model_free(model);
         return rc;
     }
