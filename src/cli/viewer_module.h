@@ -1,7 +1,7 @@
 /* viewer_module.h - `caption --view` and `--attention-png` (src/viewer/viewer.h) from the
  * caption-viewer module, loaded only when one of them is asked for. Linked into the program,
  * SDL2 and the fifty-odd libraries it pulls in (X11, Wayland, PulseAudio, ...) were loaded
- * and relocated by every run, about 25 ms of a one-photo run's start (docs/speed.md). */
+ * and relocated by every run, about 30 ms of a one-photo run's start (docs/speed.md). */
 #ifndef CAPTION_CLI_VIEWER_MODULE_H
 #define CAPTION_CLI_VIEWER_MODULE_H
 
