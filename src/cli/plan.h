@@ -20,9 +20,9 @@ typedef struct run_plan {
 void plan_restore_cpus(void);
 
 /*
- * Choose the workers and BLAS threads for n_inputs images (-j and --blas-threads when given,
- * else one worker per core, one BLAS thread per worker, and one BLAS thread for a single image)
- * and set OpenBLAS's thread count. Under an address-space limit the defaults shrink to what
+ * Choose the workers and BLAS threads for n_inputs images (-j and --blas-threads when given;
+ * else one worker per core, never more than the images, with cores / workers BLAS threads
+ * each, and one BLAS thread for a single image) and set OpenBLAS's thread count. Under an address-space limit the defaults shrink to what
  * the limit leaves room for. Returns 0, or -1 after printing one line
  * "caption: ..." on stderr when the limit leaves no room for the run (or for the -j and
  * --blas-threads asked for). Call it with the model loaded and no worker started.
