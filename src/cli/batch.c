@@ -6,6 +6,7 @@
  * those leaves a gap-free prefix of the input on disk. Claims may run at most `window` items
  * ahead of the writer, which bounds memory however slow one image is. */
 #include "batch.h"
+#include "common/blas_kernels.h"
 #include "common/clock.h"
 #include "model_guard.h"
 
@@ -105,6 +106,7 @@ static void caption_item(const batch *b, const input_item *it, slot *s)
 static void *worker(void *arg)
 {
     batch *b = arg;
+    blas_buffer_claim(); /* before any image's memory: see blas_kernels.h */
     pthread_mutex_lock(&b->mu);
     for (;;) {
         while (!b->stop && b->next_claim < b->in->n && b->next_claim >= b->next_write + b->window)

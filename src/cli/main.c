@@ -10,10 +10,10 @@
  *
  * The pieces, one job each: options.c (command line), inputs.c (walks, stdin, sniffing,
  * shards), resume.c (what an output file already holds), output.c (record formats),
- * progress.c (the bar), batch.c (threads and ordering), blas_kernels.c (the OpenBLAS kernel
- * set). This file wires them together.
+ * progress.c (the bar), batch.c (threads and ordering), plan.c (how many threads, within the
+ * cores and the address space), blas_kernels.c (the OpenBLAS kernel set). This file wires
+ * them together.
  * --view and --attention-png hand over to src/viewer (the window and the figure). */
-#define _GNU_SOURCE /* sched_getaffinity */
 #include "batch.h"
 #include "caption.h"
 #include "common/blas_kernels.h"
@@ -21,12 +21,11 @@
 #include "model_guard.h"
 #include "options.h"
 #include "output.h"
+#include "plan.h"
 #include "progress.h"
 #include "resume.h"
-#include "viewer/viewer.h"
+#include "viewer_module.h"
 
-#include <cblas.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,18 +57,8 @@ static void catch_signals(int restart)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* The cores this process may run on (a Slurm or container CPU set, not the whole machine). */
-static int count_cores(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* --view: the same inputs as a batch (folders walked, '-' read), shown in the window. */
-static int run_viewer(const cap_model *model, const cli_options *opt)
+static int run_viewer(const viewer_module *vm, const cap_model *model, const cli_options *opt)
 {
     input_list inputs;
     if (inputs_collect(opt, &inputs, &interrupted) != 0) {
@@ -88,30 +77,14 @@ static int run_viewer(const cap_model *model, const cli_options *opt)
     }
     for (size_t i = 0; i < inputs.n; i++)
         paths[i] = inputs.items[i].path;
-    view_options vo = view_options_default();
+    view_options vo = vm->options_default();
     if (opt->step >= 0)
         vo.step = opt->step;
     vo.screenshot = opt->screenshot;
-    int rc = caption_view(model, &opt->caption, paths, (int)inputs.n, &vo);
+    int rc = vm->view(model, &opt->caption, paths, (int)inputs.n, &vo);
     free(paths);
     inputs_free(&inputs);
     return rc;
-}
-
-/* Workers x BLAS threads = cores. Decoding, resizing, depthwise convolutions and the
- * decoder's small matrices are serial within an image, so parallelism across images wins
- * (docs/batch.md, "Threads", has the measurements); a single image still gets every core
- * through BLAS. Sets OpenBLAS's threads; returns the number of workers. */
-static int plan_threads(const cli_options *opt, size_t n_inputs)
-{
-    const int cores = count_cores();
-    int jobs = opt->jobs > 0 ? opt->jobs : cores;
-    if ((size_t)jobs > n_inputs)
-        jobs = n_inputs > 0 ? (int)n_inputs : 1;
-    const int blas_threads =
-        opt->blas_threads > 0 ? opt->blas_threads : (cores / jobs > 1 ? cores / jobs : 1);
-    openblas_set_num_threads(blas_threads);
-    return jobs;
 }
 
 /* End the process now, leaving worker threads stuck in an image: _exit, because exit() would
@@ -140,6 +113,7 @@ static int exit_status(const cli_options *opt, int rc, const batch_stats *stats)
 
 int main(int argc, char **argv)
 {
+    plan_restore_cpus(); /* before anything counts the cores or starts a thread */
     cli_options opt;
     switch (parse_options(argc, argv, &opt)) {
     case PARSE_RUN: break;
@@ -155,10 +129,13 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    run_plan plan;
     if (opt.attention_png || opt.view) {
-        int rc = opt.view ? run_viewer(model, &opt)
-                          : caption_attention_png(model, &opt.caption, opt.operands[0],
-                                                  opt.attention_png);
+        viewer_module vm;
+        int rc = viewer_module_open(&vm) != 0 || plan_run(&opt, 1, &plan) != 0 ? 1
+                 : opt.view ? run_viewer(&vm, model, &opt)
+                            : vm.attention_png(model, &opt.caption, opt.operands[0],
+                                               opt.attention_png);
         cap_model_free(model);
         return rc;
     }
@@ -172,11 +149,11 @@ int main(int argc, char **argv)
         return interrupted ? EXIT_INTERRUPTED : 1;
     }
 
-    const int jobs = plan_threads(&opt, inputs.n);
-    if (interrupted) { /* before -o FILE is truncated or appended to */
+    /* Before -o FILE is truncated or appended to. */
+    if (plan_run(&opt, inputs.n, &plan) != 0 || interrupted) {
         inputs_free(&inputs);
         cap_model_free(model);
-        return EXIT_INTERRUPTED;
+        return interrupted ? EXIT_INTERRUPTED : 1;
     }
     /* --resume must find paths in the file, so it never writes a caption alone. */
     const int with_path = !inputs.single_image || opt.resume;
@@ -195,7 +172,7 @@ int main(int argc, char **argv)
     catch_signals(1);
     model_guard_install(opt.model_path);
     batch_stats stats;
-    int rc = batch_run(model, &opt.caption, opt.attention, &inputs, jobs, &out, &prog,
+    int rc = batch_run(model, &opt.caption, opt.attention, &inputs, plan.jobs, &out, &prog,
                        &interrupted, &stats);
     progress_finish(&prog, stats.written, stats.failed);
     if (sink_close(&out) != 0)

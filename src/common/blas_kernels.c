@@ -76,3 +76,17 @@ void blas_kernels_select(void)
 #endif
 }
 
+
+void blas_buffer_claim(void)
+{
+    float one = 1.0f, out = 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &one, 1, &one, 1,
+                0.0f, &out, 1);
+}
+
+void blas_threads_set(int n)
+{
+    if (n == 1 && blas_thread_shutdown_)
+        blas_thread_shutdown_();
+    openblas_set_num_threads(n);
+}

@@ -22,4 +22,20 @@
  */
 void blas_kernels_select(void);
 
+/*
+ * Set OpenBLAS's thread count to n >= 1 (openblas_set_num_threads, which starts pool threads
+ * when n grows). For n == 1 a running pool is first stopped: its threads would otherwise
+ * keep spinning in sched_yield after each call, on cores the run needs for other work.
+ */
+void blas_threads_set(int n);
+
+/*
+ * Make the calling thread's OpenBLAS buffer (128 MB of address space in 0.3.21, mapped at a
+ * thread's first BLAS call) exist now. Under an address-space limit a thread whose buffer
+ * cannot be mapped retries forever inside OpenBLAS; a worker that claims it before it
+ * allocates anything for an image either has it or, when an image is too big for what is
+ * left, gets an ordinary out-of-memory error from that image instead.
+ */
+void blas_buffer_claim(void);
+
 #endif
