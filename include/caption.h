@@ -272,9 +272,9 @@ CAP_API cap_status cap_caption_image(const cap_model *model, const cap_image *im
  * constrained searches, again in lockstep with each other.
  *
  * images: [n] (n >= 1), borrowed. out: [n], caller-allocated; on success each out[i] must be
- * released with cap_result_free; on failure all are zeroed. Memory: about 0.9 MB per image
- * besides the results (its feature map and the decoder's per-image context products), so a
- * batch of 16 adds about 15 MB; speed gains flatten beyond 8-16 images (docs/speed.md).
+ * released with cap_result_free; on failure all are zeroed. Memory: about 0.6 MB per image
+ * besides the results (the decoder's products of its feature map, kept for the whole search;
+ * the feature map itself is dropped once they are made), so a batch of 16 adds about 10 MB.
  * Thread-safe for a shared model.
  * Errors: CAP_ERR_ARG (NULL, n < 1, an empty image: "image I of the batch is empty", or the
  * options, as cap_caption_image), CAP_ERR_NOMEM. One bad image fails the call: check images

@@ -515,8 +515,8 @@ static void keep_named(cap_result *res, const cap_constraint *con)
 /* The searches of one batch of images, and what they share. */
 typedef struct batch_search {
     int n;
-    cap_annotations *ann; /* [n] */
-    float *h0, *c0;       /* [n][H] */
+    const cap_annotations *ann; /* [n] borrowed */
+    const float *h0, *c0;       /* [n][H] borrowed */
     search *s;            /* [n] */
     search **run;         /* [n] the searches of the current lockstep run */
     lockstep ls;
@@ -524,13 +524,8 @@ typedef struct batch_search {
 
 static void batch_search_free(batch_search *b)
 {
-    for (int i = 0; b->ann && i < b->n; i++)
-        cap_annotations_free(&b->ann[i]);
     for (int i = 0; b->s && i < b->n; i++)
         search_free(&b->s[i]);
-    free(b->ann);
-    free(b->h0);
-    free(b->c0);
     free(b->s);
     free(b->run);
     lockstep_free(&b->ls);
@@ -572,9 +567,9 @@ static cap_status constrained_pass(batch_search *b, const cap_model *m, const ca
     return st;
 }
 
-cap_status cap_beam_search_batch(const cap_model *m, int n, const float *const *a,
-                                 const cap_options *opt, const cap_constraint *con,
-                                 cap_result *out, cap_error *err)
+cap_status cap_beam_search_batch(const cap_model *m, int n, const cap_annotations *ann,
+                                 const float *h0, const float *c0, const cap_options *opt,
+                                 const cap_constraint *con, cap_result *out, cap_error *err)
 {
     const cap_model_config *cf = &m->config;
     const size_t H = (size_t)cf->hidden_dim;
@@ -584,20 +579,15 @@ cap_status cap_beam_search_batch(const cap_model *m, int n, const float *const *
         out[i].forced_word = -1;
         constrained |= con && con[i].n > 0;
     }
-    batch_search b = {.n = n};
-    b.ann = calloc((size_t)n, sizeof *b.ann);
-    b.h0 = malloc(sizeof(float) * n * H);
-    b.c0 = malloc(sizeof(float) * n * H);
+    batch_search b = {.n = n, .ann = ann, .h0 = h0, .c0 = c0};
     b.s = calloc((size_t)n, sizeof *b.s);
     b.run = malloc(sizeof *b.run * (size_t)n);
     cap_status st = CAP_OK;
-    if (!b.ann || !b.h0 || !b.c0 || !b.s || !b.run)
+    if (!b.s || !b.run)
         st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
     /* A constrained search has two beams, so twice the rows of a plain one. */
     if (st == CAP_OK)
         st = lockstep_alloc(m, n * opt->beam_size * (constrained ? 2 : 1), &b.ls, err);
-    for (int i = 0; st == CAP_OK && i < n; i++)
-        st = cap_decoder_begin(m, a[i], &b.ann[i], b.h0 + i * H, b.c0 + i * H, err);
     /* The plain search first, for every image: when its best caption already names the
      * forced word, that is the caption (a constraint only ever changes a caption that misses
      * the word). */
@@ -624,6 +614,17 @@ cap_status cap_beam_search_batch(const cap_model *m, int n, const float *const *
 cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
                            const cap_constraint *con, cap_result *out, cap_error *err)
 {
-    static const cap_constraint none = {0};
-    return cap_beam_search_batch(m, 1, &a, opt, con ? con : &none, out, err);
+    const size_t H = (size_t)m->config.hidden_dim;
+    cap_annotations ann = {0};
+    float *h0 = malloc(sizeof(float) * H), *c0 = malloc(sizeof(float) * H);
+    cap_status st = h0 && c0 ? cap_decoder_begin(m, a, &ann, h0, c0, err)
+                             : cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+    if (st == CAP_OK)
+        st = cap_beam_search_batch(m, 1, &ann, h0, c0, opt, con, out, err);
+    else
+        memset(out, 0, sizeof *out);
+    cap_annotations_free(&ann);
+    free(h0);
+    free(c0);
+    return st;
 }

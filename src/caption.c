@@ -2,6 +2,7 @@
 #include "caption.h"
 
 #include "beam.h"
+#include "decoder.h"
 #include "encoder.h"
 #include "error.h"
 #include "model.h"
@@ -35,44 +36,55 @@ static cap_status check_options(const cap_options *options, cap_error *err)
     return CAP_OK;
 }
 
-/* What a batch holds besides the results: per image its feature map a [L][D] and, with a
- * tagger, its class probabilities and constraint. */
+/* What a batch holds besides the results: per image its decoder inputs and, with a tagger,
+ * its class probabilities and constraint. The encoder's input and output are needed only
+ * until the image's decoder inputs are made, so one of each serves the whole batch. */
 typedef struct batch_work {
-    float *x;       /* [3][side][side] the encoder's input, one image at a time */
-    float *a;       /* [n][L][D] */
-    const float **a_of; /* [n] image i's feature map */
-    float *probs;   /* [n][classes] or NULL */
+    int n;
+    float *x;            /* [3][side][side] the encoder's input, one image at a time */
+    float *a;            /* [L][D] the feature map, one image at a time */
+    cap_annotations *ann; /* [n] */
+    float *h0, *c0;      /* [n][H] */
+    float *probs;        /* [n][classes] or NULL */
     cap_constraint *con; /* [n] */
     float *forced_prob;  /* [n] */
 } batch_work;
 
 static void batch_work_free(batch_work *w)
 {
+    for (int i = 0; w->ann && i < w->n; i++)
+        cap_annotations_free(&w->ann[i]);
+    free(w->ann);
+    free(w->h0);
+    free(w->c0);
     free(w->x);
     free(w->a);
-    free(w->a_of);
     free(w->probs);
     free(w->con);
     free(w->forced_prob);
 }
 
-/* Image i -> 224x224 -> encoder (and tagger): its feature map, probabilities, constraint. */
+/* Image i -> 224x224 -> encoder (and tagger) -> its decoder inputs, probabilities and
+ * constraint. */
 static cap_status encode_one(const cap_model *model, const cap_image *image,
                              const cap_options *options, int tagged, batch_work *w, int i,
                              cap_error *err)
 {
     const int side = model->config.input_size;
-    const size_t LD = (size_t)model->config.grid_rows * model->config.grid_cols *
-                      model->config.feature_dim;
+    const size_t H = (size_t)model->config.hidden_dim;
     float *probs = tagged ? w->probs + (size_t)i * model->n_classes : NULL;
     cap_image sq = {0};
     cap_status st = cap_image_resize(image, side, side, &sq, err);
     if (st == CAP_OK) {
         cap_encoder_input(&sq, w->x);
         st = cap_encoder_forward_tagged(&model->encoder, tagged ? &model->tagger : NULL, w->x,
-                                        w->a + i * LD, probs, NULL, err);
+                                        w->a, probs, NULL, err);
     }
     cap_image_free(&sq);
+    if (st == CAP_OK) {
+        st = cap_decoder_begin(model, w->a, &w->ann[i], w->h0 + i * H, w->c0 + i * H, err);
+        w->ann[i].a = NULL; /* read by cap_decoder_begin only; the next image reuses it */
+    }
     if (st == CAP_OK && tagged) {
         cap_softmax(probs, model->n_classes);
         st = cap_forced_word(model, probs, options->tag_threshold, &w->con[i],
@@ -100,23 +112,25 @@ cap_status cap_caption_images(const cap_model *model, int n, const cap_image *im
 
     const int side = model->config.input_size;
     const size_t LD = (size_t)model->config.grid_rows * model->config.grid_cols *
-                      model->config.feature_dim;
+                      model->config.feature_dim,
+                 H = (size_t)model->config.hidden_dim;
     const int tagged = options->max_tags > 0 && model->n_classes > 0;
-    batch_work w = {0};
+    batch_work w = {.n = n};
     w.x = malloc(sizeof(float) * 3 * (size_t)side * side);
-    w.a = malloc(sizeof(float) * LD * (size_t)n);
-    w.a_of = malloc(sizeof *w.a_of * (size_t)n);
+    w.a = malloc(sizeof(float) * LD);
+    w.ann = calloc((size_t)n, sizeof *w.ann);
+    w.h0 = malloc(sizeof(float) * H * n);
+    w.c0 = malloc(sizeof(float) * H * n);
     w.con = calloc((size_t)n, sizeof *w.con);
     w.forced_prob = calloc((size_t)n, sizeof *w.forced_prob);
     w.probs = tagged ? malloc(sizeof(float) * (size_t)model->n_classes * n) : NULL;
-    if (!w.x || !w.a || !w.a_of || !w.con || !w.forced_prob || (tagged && !w.probs))
+    if (!w.x || !w.a || !w.ann || !w.h0 || !w.c0 || !w.con || !w.forced_prob ||
+        (tagged && !w.probs))
         st = cap_fail(err, CAP_ERR_NOMEM, "out of memory");
-    for (int i = 0; st == CAP_OK && i < n; i++) {
-        w.a_of[i] = w.a + i * LD;
+    for (int i = 0; st == CAP_OK && i < n; i++)
         st = encode_one(model, &images[i], options, tagged, &w, i, err);
-    }
     if (st == CAP_OK)
-        st = cap_beam_search_batch(model, n, w.a_of, options, w.con, out, err);
+        st = cap_beam_search_batch(model, n, w.ann, w.h0, w.c0, options, w.con, out, err);
     for (int i = 0; st == CAP_OK && i < n; i++) {
         if (tagged)
             st = cap_tags_fill(model, w.probs + (size_t)i * model->n_classes, options->max_tags,

@@ -107,11 +107,13 @@ static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
 static int bench_batch(const cap_model *m, const cap_options *opt, int batch, int repeat,
                        int n_img, char **paths)
 {
-    const size_t LD = (size_t)m->config.grid_rows * m->config.grid_cols * 1280;
+    const size_t LD = (size_t)m->config.grid_rows * m->config.grid_cols * 1280,
+                 H = (size_t)m->config.hidden_dim;
     const int n_batches = (repeat * n_img + batch - 1) / batch;
     float *x = malloc(sizeof(float) * 3 * 224 * 224), *a = malloc(sizeof(float) * LD * batch);
     float *tag_logits = malloc(sizeof(float) * (size_t)(m->n_classes > 0 ? m->n_classes : 1));
-    const float **a_of = malloc(sizeof *a_of * (size_t)batch);
+    cap_annotations *ann = calloc((size_t)batch, sizeof *ann);
+    float *h0 = malloc(sizeof(float) * H * batch), *c0 = malloc(sizeof(float) * H * batch);
     cap_result *res = calloc((size_t)batch, sizeof *res);
     double *t_enc = calloc((size_t)n_batches * batch, sizeof(double));
     double *t_dec = calloc((size_t)n_batches, sizeof(double));
@@ -126,27 +128,31 @@ static int bench_batch(const cap_model *m, const cap_options *opt, int batch, in
             cap_image_resize(&img, 224, 224, &sq, &err);
             const double t0 = clock_seconds();
             cap_encoder_input(&sq, x);
-            a_of[j] = a + LD * j;
             cap_encoder_forward_tagged(&m->encoder, &m->tagger, x, a + LD * j, tag_logits, NULL,
                                        &err);
             t_enc[k] = clock_seconds() - t0;
             cap_image_free(&img);
             cap_image_free(&sq);
         }
+        /* The decoder: each image's inputs (cap_decoder_begin), then the lockstep search. */
         const double t0 = clock_seconds();
-        if (cap_beam_search_batch(m, batch, a_of, opt, NULL, res, &err) != CAP_OK) {
+        for (int j = 0; j < batch; j++)
+            cap_decoder_begin(m, a + LD * j, &ann[j], h0 + H * j, c0 + H * j, &err);
+        if (cap_beam_search_batch(m, batch, ann, h0, c0, opt, NULL, res, &err) != CAP_OK) {
             fprintf(stderr, "bench_stages: %s\n", err.message);
             return 1;
         }
         t_dec[g] = (clock_seconds() - t0) / batch;
-        for (int j = 0; j < batch; j++)
+        for (int j = 0; j < batch; j++) {
             cap_result_free(&res[j]);
+            cap_annotations_free(&ann[j]);
+        }
     }
     printf("core %s\nbatch %d\nimages %d\nrepeat %d\n", openblas_get_corename(), batch, n_img,
            repeat);
     printf("encoder_ms %.3f\n", 1e3 * median(t_enc, n_batches * batch));
     printf("decoder_ms %.3f\n", 1e3 * median(t_dec, n_batches));
-    free(x), free(a), free(tag_logits), free(a_of), free(res), free(t_enc), free(t_dec);
+    free(x), free(a), free(tag_logits), free(ann), free(h0), free(c0), free(res), free(t_enc), free(t_dec);
     return 0;
 }
 

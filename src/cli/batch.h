@@ -21,7 +21,7 @@ typedef struct batch_stats {
 
 /* Images a worker captions together when --batch is not given, at most (see batch_size_auto):
  * docs/speed.md has the measurements behind it. */
-#define BATCH_SIZE_DEFAULT 8
+#define BATCH_SIZE_DEFAULT 4
 
 /* The batch size for n_inputs images and `jobs` workers without --batch: BATCH_SIZE_DEFAULT,
  * or less when that would leave a worker without images (at least 1). */
