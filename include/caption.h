@@ -259,6 +259,31 @@ CAP_API cap_status cap_caption_image(const cap_model *model, const cap_image *im
                                      const cap_options *options, cap_result *out,
                                      cap_error *err);
 
+/*
+ * Caption n images at once, a lockstep batch: out[i] is exactly what cap_caption_image gives
+ * for images[i] alone (the same captions, tokens, word probabilities, alpha_t, beta_t, tags
+ * and forced word, bit for bit), only faster per image. Each image is squashed and encoded
+ * as cap_caption_image does; then one beam search runs for the whole batch: at every step,
+ * each live hypothesis of each image is one row of the same decoder step (attention, LSTM
+ * and output layer as matrix products over all rows), so the decoder's weight matrices (about
+ * 15 MB for the shipped model, which one image's 3 beams would read for 3 rows) are read once
+ * per step for the batch; an image whose search is done leaves the step's rows. The images
+ * whose caption must name a forced word and does not (see cap_caption_image) then get their
+ * constrained searches, again in lockstep with each other.
+ *
+ * images: [n] (n >= 1), borrowed. out: [n], caller-allocated; on success each out[i] must be
+ * released with cap_result_free; on failure all are zeroed. Memory: about 0.6 MB per image
+ * besides the results (the decoder's products of its feature map, kept for the whole search;
+ * the feature map itself is dropped once they are made), so a batch of 16 adds about 10 MB.
+ * Thread-safe for a shared model.
+ * Errors: CAP_ERR_ARG (NULL, n < 1, an empty image: "image I of the batch is empty", or the
+ * options, as cap_caption_image), CAP_ERR_NOMEM. One bad image fails the call: check images
+ * (cap_image_load_file) before batching them.
+ */
+CAP_API cap_status cap_caption_images(const cap_model *model, int n, const cap_image *images,
+                                      const cap_options *options, cap_result *out,
+                                      cap_error *err);
+
 /* Join the words of a caption with single spaces into buf (always NUL-terminated when
  * size > 0). Returns the length the full string needs, excluding the NUL, like snprintf. */
 CAP_API size_t cap_caption_text(const cap_model *model, const cap_caption *caption,

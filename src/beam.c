@@ -36,16 +36,23 @@ typedef struct state {
     int n_done;
 } state;
 
+/* The search of one image. Several run in lockstep (run_lockstep): each step, every search
+ * puts its live hypotheses as rows row0 .. row0 + n_rows - 1 of one decoder step. */
 typedef struct search {
     int k, T, L, H, V, V0, M;
     const cap_constraint *con; /* NULL or n == 0: plain search, one state */
+    const cap_annotations *ann; /* the image's, borrowed */
     int n_states;
     state st[2];
-    /* The rows of one decoder step: the live hypotheses of state 0, then of state 1. */
-    int n_rows;
-    int *row_state, *row_index, *row_prev; /* [2k] */
-    float *row_h, *row_c;                  /* [2k][H] */
-    float *logp;                           /* [2k][V] */
+    int active; /* still stepping; once 0, t_end is the number of steps it ran */
+    int t_end;
+    /* Its rows of the current decoder step: the live hypotheses of state 0, then of state 1,
+     * at row0 .. row0 + n_rows - 1 of the step (and of the step buffer's outputs). */
+    int row0, n_rows;
+    int *row_state, *row_index; /* [2k] */
+    int *row_prev;              /* [n_rows], in the step's rows (lockstep's, borrowed) */
+    float *row_h, *row_c;       /* [n_rows][H], likewise */
+    float *logp;                /* [n_rows][V], likewise */
 } search;
 
 static int beams_alloc(beams *b, int k, int T, int L, int H)
@@ -86,11 +93,7 @@ static int search_alloc(search *s)
     }
     s->row_state = malloc(sizeof(int) * rows);
     s->row_index = malloc(sizeof(int) * rows);
-    s->row_prev = malloc(sizeof(int) * rows);
-    s->row_h = malloc(sizeof(float) * rows * s->H);
-    s->row_c = malloc(sizeof(float) * rows * s->H);
-    s->logp = malloc(sizeof(float) * rows * s->V);
-    return s->row_state && s->row_index && s->row_prev && s->row_h && s->row_c && s->logp;
+    return s->row_state && s->row_index;
 }
 
 static void search_free(search *s)
@@ -105,10 +108,6 @@ static void search_free(search *s)
     }
     free(s->row_state);
     free(s->row_index);
-    free(s->row_prev);
-    free(s->row_h);
-    free(s->row_c);
-    free(s->logp);
 }
 
 static int is_forced(const search *s, int token)
@@ -159,7 +158,7 @@ static void log_probs(const search *s, const cap_model *m, const cap_decoder_ste
                       int r, int t, int no_repeat_ngram)
 {
     const cap_model_config *cf = &m->config;
-    const float *logits = buf->logits + (size_t)r * s->V0;
+    const float *logits = buf->logits + (size_t)(s->row0 + r) * s->V0;
     float *row = s->logp + (size_t)r * s->V;
     float mx = -INFINITY;
     for (int j = 0; j < s->V0; j++)
@@ -176,7 +175,7 @@ static void log_probs(const search *s, const cap_model *m, const cap_decoder_ste
         const int f = s->con->tokens[i];
         if (f < s->V0)
             continue;
-        const float *w = m->decoder.out_logits_w + (size_t)f * s->M, *o = buf->out + (size_t)r * s->M;
+        const float *w = m->decoder.out_logits_w + (size_t)f * s->M, *o = buf->out + (size_t)(s->row0 + r) * s->M;
         float z = m->decoder.out_logits_b[f];
         for (int j = 0; j < s->M; j++)
             z += w[j] * o[j];
@@ -266,7 +265,7 @@ static int advance(search *s, const cap_decoder_step_buf *buf, int to, int n_sel
     q->n_next = 0;
     for (int i = 0; i < n_sel; i++) {
         const candidate *cd = &q->best[i];
-        const int r = cd->row, b = s->row_index[r];
+        const int r = cd->row, b = s->row_index[r], g = s->row0 + r; /* g: the step's row */
         beams *src = &s->st[s->row_state[r]].live;
         if (cd->token == token_end) {
             cap_caption *cap = &q->done[q->n_done++];
@@ -285,11 +284,11 @@ static int advance(search *s, const cap_decoder_step_buf *buf, int to, int n_sel
         memcpy(nx->beta + j * T, src->beta + b * T, sizeof(float) * t);
         nx->tokens[j * T + t] = cd->token;
         nx->probs[j * T + t] = expf(cd->score - src->logprob[b]);
-        memcpy(nx->alpha + (j * T + t) * L, buf->alpha + r * L, sizeof(float) * L);
-        nx->beta[j * T + t] = buf->beta[r];
+        memcpy(nx->alpha + (j * T + t) * L, buf->alpha + g * L, sizeof(float) * L);
+        nx->beta[j * T + t] = buf->beta[g];
         nx->logprob[j] = cd->score;
-        memcpy(nx->h + j * H, buf->h + r * H, sizeof(float) * H);
-        memcpy(nx->c + j * H, buf->c + r * H, sizeof(float) * H);
+        memcpy(nx->h + j * H, buf->h + g * H, sizeof(float) * H);
+        memcpy(nx->c + j * H, buf->c + g * H, sizeof(float) * H);
         nx->prev[j] = cd->token;
     }
     return 1;
@@ -346,69 +345,144 @@ static int collect(search *s, int q, int t, float length_penalty, cap_result *ou
     return 1;
 }
 
-/* One search (plain when con is NULL or empty). *found = 0 when a constrained search finished
- * no caption with the forced word (out is then left empty). */
-static cap_status run_search(const cap_model *m, const cap_annotations *ann, const float *h0,
-                             const float *c0, const cap_options *opt, const cap_constraint *con,
-                             cap_decoder_step_buf *buf, cap_result *out, int *found,
-                             cap_error *err)
+/* The inputs of one lockstep decoder step, shared by the searches (max_rows rows). */
+typedef struct lockstep {
+    int max_rows;
+    int *prev;                    /* [max_rows] */
+    float *h, *c;                 /* [max_rows][H] */
+    float *logp;                  /* [max_rows][V] */
+    const cap_annotations **ann;  /* [max_rows] each row's image */
+    cap_decoder_step_buf buf;
+} lockstep;
+
+static cap_status lockstep_alloc(const cap_model *m, int max_rows, lockstep *ls, cap_error *err)
+{
+    const size_t rows = (size_t)max_rows, H = (size_t)m->config.hidden_dim,
+                 V = (size_t)m->config.vocab_size;
+    memset(ls, 0, sizeof *ls);
+    ls->max_rows = max_rows;
+    ls->prev = malloc(sizeof(int) * rows);
+    ls->h = malloc(sizeof(float) * rows * H);
+    ls->c = malloc(sizeof(float) * rows * H);
+    ls->logp = malloc(sizeof(float) * rows * V);
+    ls->ann = malloc(sizeof *ls->ann * rows);
+    if (!ls->prev || !ls->h || !ls->c || !ls->logp || !ls->ann)
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+    return cap_decoder_alloc(m, max_rows, &ls->buf, err);
+}
+
+static void lockstep_free(lockstep *ls)
+{
+    free(ls->prev);
+    free(ls->h);
+    free(ls->c);
+    free(ls->logp);
+    free(ls->ann);
+    cap_decoder_free(&ls->buf);
+}
+
+/* Set up search s (plain when con is NULL or empty) from the image's annotations and initial
+ * state h0, c0 [H]. Returns 0 when out of memory (s is then freed by search_free). */
+static int search_init(search *s, const cap_model *m, const cap_annotations *ann, const float *h0,
+                       const float *c0, const cap_options *opt, const cap_constraint *con)
 {
     const cap_model_config *cf = &m->config;
-    search s = {0};
-    s.k = opt->beam_size;
-    s.T = opt->max_len;
-    s.L = cf->grid_rows * cf->grid_cols;
-    s.H = cf->hidden_dim;
-    s.V = cf->vocab_size;
-    s.V0 = cf->base_vocab_size;
-    s.M = cf->embed_dim;
-    s.con = con && con->n > 0 ? con : NULL;
-    s.n_states = s.con ? 2 : 1;
-    cap_status st = CAP_OK;
-    *found = 0;
-    if (!search_alloc(&s)) {
-        st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
-        goto cleanup;
-    }
-    const size_t H = (size_t)s.H;
-    memcpy(s.st[0].live.h, h0, sizeof(float) * H);
-    memcpy(s.st[0].live.c, c0, sizeof(float) * H);
-    s.st[0].live.prev[0] = cf->token_start;
-    s.st[0].live.logprob[0] = 0.0f;
-    s.st[0].n_live = 1;
-    state *goal = &s.st[s.n_states - 1]; /* the beam whose captions are returned */
+    memset(s, 0, sizeof *s);
+    s->k = opt->beam_size;
+    s->T = opt->max_len;
+    s->L = cf->grid_rows * cf->grid_cols;
+    s->H = cf->hidden_dim;
+    s->V = cf->vocab_size;
+    s->V0 = cf->base_vocab_size;
+    s->M = cf->embed_dim;
+    s->con = con && con->n > 0 ? con : NULL;
+    s->ann = ann;
+    s->n_states = s->con ? 2 : 1;
+    if (!search_alloc(s))
+        return 0;
+    const size_t H = (size_t)s->H;
+    memcpy(s->st[0].live.h, h0, sizeof(float) * H);
+    memcpy(s->st[0].live.c, c0, sizeof(float) * H);
+    s->st[0].live.prev[0] = cf->token_start;
+    s->st[0].live.logprob[0] = 0.0f;
+    s->st[0].n_live = 1;
+    s->active = 1;
+    return 1;
+}
 
-    int t = 0;
-    for (; t < s.T && goal->n_done < s.k; t++) {
-        pack_rows(&s);
-        if (s.n_rows == 0)
-            break;
-        cap_decoder_step(m, ann, s.n_rows, s.row_prev, s.row_h, s.row_c, buf);
-        for (int r = 0; r < s.n_rows; r++)
-            log_probs(&s, m, buf, r, t, opt->no_repeat_ngram);
-        for (int q = 0; q < s.n_states; q++) {
-            const int n_sel = select_best(&s, q, s.k - s.st[q].n_done);
-            if (!advance(&s, buf, q, n_sel, t, cf->token_end)) {
-                st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
-                goto cleanup;
+/* Put search s's live hypotheses into the step's rows from `row0` on; returns how many. A search
+ * that is done (beam_size finished in the returned beam, max_len steps, or nothing live)
+ * becomes inactive instead, its step count t kept in t_end. */
+static int take_rows(search *s, lockstep *ls, int row0, int t)
+{
+    if (!s->active)
+        return 0;
+    if (t >= s->T || s->st[s->n_states - 1].n_done >= s->k) {
+        s->active = 0;
+        s->t_end = t;
+        return 0;
+    }
+    s->row0 = row0;
+    s->row_prev = ls->prev + row0;
+    s->row_h = ls->h + (size_t)row0 * s->H;
+    s->row_c = ls->c + (size_t)row0 * s->H;
+    s->logp = ls->logp + (size_t)row0 * s->V;
+    pack_rows(s);
+    if (s->n_rows == 0) {
+        s->active = 0;
+        s->t_end = t;
+    }
+    for (int r = 0; r < s->n_rows; r++)
+        ls->ann[row0 + r] = s->ann;
+    return s->n_rows;
+}
+
+/* Run searches s[0 .. n-1] in lockstep until every one is done: each step is one decoder step
+ * over the live hypotheses of all of them (every weight matrix read once per step for the whole
+ * batch), then each search selects and advances on its own rows exactly as it would alone. */
+static cap_status run_lockstep(const cap_model *m, const cap_options *opt, search *const *s,
+                               int n, lockstep *ls, cap_error *err)
+{
+    const int token_end = m->config.token_end;
+    for (int t = 0;; t++) {
+        int rows = 0;
+        for (int i = 0; i < n; i++)
+            rows += take_rows(s[i], ls, rows, t);
+        if (rows == 0)
+            return CAP_OK;
+        cap_decoder_step_rows(m, ls->ann, rows, ls->prev, ls->h, ls->c, &ls->buf);
+        for (int i = 0; i < n; i++) {
+            search *si = s[i];
+            if (!si->active)
+                continue;
+            for (int r = 0; r < si->n_rows; r++)
+                log_probs(si, m, &ls->buf, r, t, opt->no_repeat_ngram);
+            for (int q = 0; q < si->n_states; q++) {
+                const int n_sel = select_best(si, q, si->k - si->st[q].n_done);
+                if (!advance(si, &ls->buf, q, n_sel, t, token_end))
+                    return cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
             }
+            next_generation(si);
         }
-        next_generation(&s);
     }
+}
 
-    if (s.con && goal->n_done == 0)
-        goto cleanup; /* no finished caption names the forced word: the caller falls back */
+/* The n-best list of a finished search into out. *found = 0 when a constrained search finished
+ * no caption with the forced word (out is then left empty). */
+static cap_status search_result(search *s, const cap_model *m, const cap_options *opt,
+                                cap_result *out, int *found, cap_error *err)
+{
+    *found = 0;
+    if (s->con && s->st[1].n_done == 0)
+        return CAP_OK; /* no finished caption names the forced word: the caller falls back */
     *found = 1;
-    out->grid_rows = cf->grid_rows;
-    out->grid_cols = cf->grid_cols;
-    if (!collect(&s, s.n_states - 1, t, opt->length_penalty, out))
-        st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
-
-cleanup:
-    if (st != CAP_OK)
+    out->grid_rows = m->config.grid_rows;
+    out->grid_cols = m->config.grid_cols;
+    if (!collect(s, s->n_states - 1, s->t_end, opt->length_penalty, out)) {
         cap_result_free(out);
-    search_free(&s);
-    return st;
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+    }
+    return CAP_OK;
 }
 
 static int names_forced(const cap_caption *c, const cap_constraint *con)
@@ -438,47 +512,119 @@ static void keep_named(cap_result *res, const cap_constraint *con)
     res->n_captions = n;
 }
 
+/* The searches of one batch of images, and what they share. */
+typedef struct batch_search {
+    int n;
+    const cap_annotations *ann; /* [n] borrowed */
+    const float *h0, *c0;       /* [n][H] borrowed */
+    search *s;            /* [n] */
+    search **run;         /* [n] the searches of the current lockstep run */
+    lockstep ls;
+} batch_search;
+
+static void batch_search_free(batch_search *b)
+{
+    for (int i = 0; b->s && i < b->n; i++)
+        search_free(&b->s[i]);
+    free(b->s);
+    free(b->run);
+    lockstep_free(&b->ls);
+}
+
+/* The constrained searches of the images whose plain best caption misses their forced word,
+ * in lockstep; the others keep the plain n-best list, less the captions without the word. */
+static cap_status constrained_pass(batch_search *b, const cap_model *m, const cap_options *opt,
+                                   const cap_constraint *con, cap_result *out, cap_error *err)
+{
+    const size_t H = (size_t)m->config.hidden_dim;
+    int n_run = 0;
+    for (int i = 0; i < b->n; i++) {
+        search_free(&b->s[i]);
+        memset(&b->s[i], 0, sizeof b->s[i]);
+        if (con[i].n == 0 || out[i].n_captions == 0)
+            continue;
+        if (names_forced(&out[i].captions[0], &con[i])) {
+            keep_named(&out[i], &con[i]); /* the n-best list: only captions with the word */
+            out[i].forced_word = con[i].tokens[0];
+            continue;
+        }
+        if (!search_init(&b->s[i], m, &b->ann[i], b->h0 + i * H, b->c0 + i * H, opt, &con[i]))
+            return cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+        b->run[n_run++] = &b->s[i];
+    }
+    cap_status st = run_lockstep(m, opt, b->run, n_run, &b->ls, err);
+    for (int j = 0; st == CAP_OK && j < n_run; j++) {
+        const int i = (int)(b->run[j] - b->s);
+        cap_result forced = {0};
+        int found = 0;
+        st = search_result(b->run[j], m, opt, &forced, &found, err);
+        if (st == CAP_OK && found) {
+            cap_result_free(&out[i]);
+            out[i] = forced;
+            out[i].forced_word = con[i].tokens[0];
+        }
+    }
+    return st;
+}
+
+cap_status cap_beam_search_batch(const cap_model *m, int n, const cap_annotations *ann,
+                                 const float *h0, const float *c0, const cap_options *opt,
+                                 const cap_constraint *con, cap_result *out, cap_error *err)
+{
+    const cap_model_config *cf = &m->config;
+    const size_t H = (size_t)cf->hidden_dim;
+    int constrained = 0;
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].forced_word = -1;
+        constrained |= con && con[i].n > 0;
+    }
+    batch_search b = {.n = n, .ann = ann, .h0 = h0, .c0 = c0};
+    b.s = calloc((size_t)n, sizeof *b.s);
+    b.run = malloc(sizeof *b.run * (size_t)n);
+    cap_status st = CAP_OK;
+    if (!b.s || !b.run)
+        st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+    /* A constrained search has two beams, so twice the rows of a plain one. */
+    if (st == CAP_OK)
+        st = lockstep_alloc(m, n * opt->beam_size * (constrained ? 2 : 1), &b.ls, err);
+    /* The plain search first, for every image: when its best caption already names the
+     * forced word, that is the caption (a constraint only ever changes a caption that misses
+     * the word). */
+    for (int i = 0; st == CAP_OK && i < n; i++) {
+        if (!search_init(&b.s[i], m, &b.ann[i], b.h0 + i * H, b.c0 + i * H, opt, NULL))
+            st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+        b.run[i] = &b.s[i];
+    }
+    if (st == CAP_OK)
+        st = run_lockstep(m, opt, b.run, n, &b.ls, err);
+    for (int i = 0; st == CAP_OK && i < n; i++) {
+        int found;
+        st = search_result(&b.s[i], m, opt, &out[i], &found, err);
+    }
+    if (st == CAP_OK && constrained)
+        st = constrained_pass(&b, m, opt, con, out, err);
+    if (st != CAP_OK)
+        for (int i = 0; i < n; i++)
+            cap_result_free(&out[i]);
+    batch_search_free(&b);
+    return st;
+}
+
 cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
                            const cap_constraint *con, cap_result *out, cap_error *err)
 {
-    const cap_model_config *cf = &m->config;
-    const int k = opt->beam_size, H = cf->hidden_dim;
-    const int constrained = con && con->n > 0;
+    const size_t H = (size_t)m->config.hidden_dim;
     cap_annotations ann = {0};
-    cap_decoder_step_buf buf = {0};
-    memset(out, 0, sizeof *out);
-    out->forced_word = -1;
-    float *h0 = malloc(sizeof(float) * (size_t)H), *c0 = malloc(sizeof(float) * (size_t)H);
-    cap_status st = CAP_OK;
-    if (!h0 || !c0)
-        st = cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
+    float *h0 = malloc(sizeof(float) * H), *c0 = malloc(sizeof(float) * H);
+    cap_status st = h0 && c0 ? cap_decoder_begin(m, a, &ann, h0, c0, err)
+                             : cap_fail(err, CAP_ERR_NOMEM, "out of memory in beam search");
     if (st == CAP_OK)
-        st = cap_decoder_alloc(m, constrained ? 2 * k : k, &buf, err);
-    if (st == CAP_OK)
-        st = cap_decoder_begin(m, a, &ann, h0, c0, err);
-    /* The plain search first: when its best caption already names the forced word, that is
-     * the caption (a constraint only ever changes a caption that misses the word). */
-    int found = 0;
-    if (st == CAP_OK)
-        st = run_search(m, &ann, h0, c0, opt, NULL, &buf, out, &found, err);
-    if (st == CAP_OK && constrained && out->n_captions > 0) {
-        const int named = names_forced(&out->captions[0], con);
-        cap_result forced = {0};
-        if (named)
-            keep_named(out, con); /* the n-best list: only captions with the word */
-        else
-            st = run_search(m, &ann, h0, c0, opt, con, &buf, &forced, &found, err);
-        if (st == CAP_OK && (named || found)) {
-            if (!named) {
-                cap_result_free(out);
-                *out = forced;
-            }
-            out->forced_word = con->tokens[0];
-        }
-    }
+        st = cap_beam_search_batch(m, 1, &ann, h0, c0, opt, con, out, err);
+    else
+        memset(out, 0, sizeof *out);
+    cap_annotations_free(&ann);
     free(h0);
     free(c0);
-    cap_decoder_free(&buf);
-    cap_annotations_free(&ann);
     return st;
 }

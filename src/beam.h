@@ -3,6 +3,7 @@
 #define CAPTION_BEAM_H
 
 #include "caption.h"
+#include "decoder.h"
 #include "model.h"
 
 /* One disjunctive constraint: the caption must contain one of tokens[0 .. n-1] (a forced
@@ -44,5 +45,22 @@ typedef struct cap_constraint {
  */
 cap_status cap_beam_search(const cap_model *m, const float *a, const cap_options *opt,
                            const cap_constraint *con, cap_result *out, cap_error *err);
+
+/*
+ * cap_beam_search for n >= 1 images in lockstep, from each image's decoder inputs (made by
+ * cap_decoder_begin from its feature map, which need not outlive that call): ann[i] its
+ * annotation products, h0 + i * H and c0 + i * H its initial LSTM state ([n][H] each);
+ * con NULL (no constraints) or con[i] image i's constraint (n == 0: none); out[i] its result.
+ * All borrowed but out. All plain searches run together, every live hypothesis of every image
+ * one row of the same decoder step (cap_decoder_step_rows), so each weight matrix is read once
+ * per step for the whole batch; an image leaves the step's rows as soon as its search is
+ * done. Then the constrained searches of the images that need one run together in the same
+ * way. Each image's result is bit for bit cap_beam_search's on that image alone (the step's
+ * rows do not see each other: see cap_rows_times_wt).
+ * Errors: CAP_ERR_NOMEM (then every out[i] is empty).
+ */
+cap_status cap_beam_search_batch(const cap_model *m, int n, const cap_annotations *ann,
+                                 const float *h0, const float *c0, const cap_options *opt,
+                                 const cap_constraint *con, cap_result *out, cap_error *err);
 
 #endif

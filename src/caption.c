@@ -2,6 +2,7 @@
 #include "caption.h"
 
 #include "beam.h"
+#include "decoder.h"
 #include "encoder.h"
 #include "error.h"
 #include "model.h"
@@ -20,15 +21,8 @@ cap_options cap_options_default(void)
                          .tag_threshold = CAP_DEFAULT_TAG_THRESHOLD};
 }
 
-cap_status cap_caption_image(const cap_model *model, const cap_image *image,
-                             const cap_options *options, cap_result *out, cap_error *err)
+static cap_status check_options(const cap_options *options, cap_error *err)
 {
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (!model || !image || !options || !out)
-        return cap_fail(err, CAP_ERR_ARG, "NULL argument");
-    if (!image->rgb || image->width < 1 || image->height < 1)
-        return cap_fail(err, CAP_ERR_ARG, "empty image");
     if (options->beam_size < 1 || options->max_len < 1)
         return cap_fail(err, CAP_ERR_ARG, "beam size and maximum length must be at least 1");
     if (!(options->length_penalty >= 0.0f) || !isfinite(options->length_penalty))
@@ -39,43 +33,126 @@ cap_status cap_caption_image(const cap_model *model, const cap_image *image,
         return cap_fail(err, CAP_ERR_ARG, "number of tags must be 0..20");
     if (!(options->tag_threshold >= 0.0f) || !isfinite(options->tag_threshold))
         return cap_fail(err, CAP_ERR_ARG, "tag threshold must be a finite number >= 0");
+    return CAP_OK;
+}
 
+/* What a batch holds besides the results: per image its decoder inputs and, with a tagger,
+ * its class probabilities and constraint. The encoder's input and output are needed only
+ * until the image's decoder inputs are made, so one of each serves the whole batch. */
+typedef struct batch_work {
+    int n;
+    float *x;            /* [3][side][side] the encoder's input, one image at a time */
+    float *a;            /* [L][D] the feature map, one image at a time */
+    cap_annotations *ann; /* [n] */
+    float *h0, *c0;      /* [n][H] */
+    float *probs;        /* [n][classes] or NULL */
+    cap_constraint *con; /* [n] */
+    float *forced_prob;  /* [n] */
+} batch_work;
+
+static void batch_work_free(batch_work *w)
+{
+    for (int i = 0; w->ann && i < w->n; i++)
+        cap_annotations_free(&w->ann[i]);
+    free(w->ann);
+    free(w->h0);
+    free(w->c0);
+    free(w->x);
+    free(w->a);
+    free(w->probs);
+    free(w->con);
+    free(w->forced_prob);
+}
+
+/* Image i -> 224x224 -> encoder (and tagger) -> its decoder inputs, probabilities and
+ * constraint. */
+static cap_status encode_one(const cap_model *model, const cap_image *image,
+                             const cap_options *options, int tagged, batch_work *w, int i,
+                             cap_error *err)
+{
     const int side = model->config.input_size;
-    const int L = model->config.grid_rows * model->config.grid_cols;
+    const size_t H = (size_t)model->config.hidden_dim;
+    float *probs = tagged ? w->probs + (size_t)i * model->n_classes : NULL;
     cap_image sq = {0};
     cap_status st = cap_image_resize(image, side, side, &sq, err);
-    if (st != CAP_OK)
-        return st;
-    const int tagged = options->max_tags > 0 && model->n_classes > 0;
-    float *x = malloc(sizeof(float) * 3 * (size_t)side * side);
-    float *a = malloc(sizeof(float) * (size_t)L * model->config.feature_dim);
-    float *probs = tagged ? malloc(sizeof(float) * (size_t)model->n_classes) : NULL;
-    if (!x || !a || (tagged && !probs))
-        st = cap_fail(err, CAP_ERR_NOMEM, "out of memory");
     if (st == CAP_OK) {
-        cap_encoder_input(&sq, x);
-        st = cap_encoder_forward_tagged(&model->encoder, tagged ? &model->tagger : NULL, x, a,
-                                        probs, NULL, err);
+        cap_encoder_input(&sq, w->x);
+        st = cap_encoder_forward_tagged(&model->encoder, tagged ? &model->tagger : NULL, w->x,
+                                        w->a, probs, NULL, err);
     }
-    cap_constraint con = {0};
-    float forced_prob = 0.0f;
+    cap_image_free(&sq);
+    if (st == CAP_OK) {
+        st = cap_decoder_begin(model, w->a, &w->ann[i], w->h0 + i * H, w->c0 + i * H, err);
+        w->ann[i].a = NULL; /* read by cap_decoder_begin only; the next image reuses it */
+    }
     if (st == CAP_OK && tagged) {
         cap_softmax(probs, model->n_classes);
-        st = cap_forced_word(model, probs, options->tag_threshold, &con, &forced_prob, err);
+        st = cap_forced_word(model, probs, options->tag_threshold, &w->con[i],
+                             &w->forced_prob[i], err);
     }
+    return st;
+}
+
+cap_status cap_caption_images(const cap_model *model, int n, const cap_image *images,
+                              const cap_options *options, cap_result *out, cap_error *err)
+{
+    if (out && n > 0)
+        memset(out, 0, sizeof *out * (size_t)n);
+    if (!model || !images || !options || !out)
+        return cap_fail(err, CAP_ERR_ARG, "NULL argument");
+    if (n < 1)
+        return cap_fail(err, CAP_ERR_ARG, "number of images must be at least 1");
+    for (int i = 0; i < n; i++)
+        if (!images[i].rgb || images[i].width < 1 || images[i].height < 1)
+            return n == 1 ? cap_fail(err, CAP_ERR_ARG, "empty image")
+                          : cap_fail(err, CAP_ERR_ARG, "image %d of the batch is empty", i);
+    cap_status st = check_options(options, err);
+    if (st != CAP_OK)
+        return st;
+
+    const int side = model->config.input_size;
+    const size_t LD = (size_t)model->config.grid_rows * model->config.grid_cols *
+                      model->config.feature_dim,
+                 H = (size_t)model->config.hidden_dim;
+    const int tagged = options->max_tags > 0 && model->n_classes > 0;
+    batch_work w = {.n = n};
+    w.x = malloc(sizeof(float) * 3 * (size_t)side * side);
+    w.a = malloc(sizeof(float) * LD);
+    w.ann = calloc((size_t)n, sizeof *w.ann);
+    w.h0 = malloc(sizeof(float) * H * n);
+    w.c0 = malloc(sizeof(float) * H * n);
+    w.con = calloc((size_t)n, sizeof *w.con);
+    w.forced_prob = calloc((size_t)n, sizeof *w.forced_prob);
+    w.probs = tagged ? malloc(sizeof(float) * (size_t)model->n_classes * n) : NULL;
+    if (!w.x || !w.a || !w.ann || !w.h0 || !w.c0 || !w.con || !w.forced_prob ||
+        (tagged && !w.probs))
+        st = cap_fail(err, CAP_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == CAP_OK && i < n; i++)
+        st = encode_one(model, &images[i], options, tagged, &w, i, err);
     if (st == CAP_OK)
-        st = cap_beam_search(model, a, options, &con, out, err);
-    if (st == CAP_OK && tagged)
-        st = cap_tags_fill(model, probs, options->max_tags, out, err);
-    if (st == CAP_OK && out->forced_word >= 0) {
-        out->forced_prob = forced_prob;
-        cap_agree_articles(model, &con, out);
+        st = cap_beam_search_batch(model, n, w.ann, w.h0, w.c0, options, w.con, out, err);
+    for (int i = 0; st == CAP_OK && i < n; i++) {
+        if (tagged)
+            st = cap_tags_fill(model, w.probs + (size_t)i * model->n_classes, options->max_tags,
+                               &out[i], err);
+        if (st == CAP_OK && out[i].forced_word >= 0) {
+            out[i].forced_prob = w.forced_prob[i];
+            cap_agree_articles(model, &w.con[i], &out[i]);
+        }
     }
     if (st != CAP_OK)
-        cap_result_free(out);
-    free(x);
-    free(a);
-    free(probs);
-    cap_image_free(&sq);
+        for (int i = 0; i < n; i++)
+            cap_result_free(&out[i]);
+    batch_work_free(&w);
     return st;
+}
+
+cap_status cap_caption_image(const cap_model *model, const cap_image *image,
+                             const cap_options *options, cap_result *out, cap_error *err)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!model || !image || !options || !out)
+        return cap_fail(err, CAP_ERR_ARG, "NULL argument");
+    return cap_caption_images(model, 1, image, options, out, err);
 }

@@ -113,51 +113,81 @@ typedef float v16sf __attribute__((vector_size(LANES * sizeof(float))));
 /* An unaligned load (a macro: a function returning v16sf would trip -Wpsabi). */
 #define LOAD16(v, p) memcpy(&(v), (p), sizeof(v))
 
+/* Y[b][j0 .. j0 + nj - 1] for the nb rows x[b]: nj weight rows (a constant 1 or 4 in each
+ * inlined copy) at a time, each weight vector loaded once for the nb rows, each row's vector
+ * once for the nj weight rows. Every Y[b][j] is the same sum in the same order whatever nb and
+ * nj: 16 lanes over k, the lanes added 0 to 15, then the tail. */
 static inline __attribute__((always_inline)) void rows_block_times_wt(
+    const float *const *x, int nb, int nj, int in, const float *W, int ldw, float *Y, int ldy,
+    int accumulate)
+{
+    v16sf acc[ROWS_MAX][4];
+    for (int b = 0; b < nb; b++)
+        for (int jj = 0; jj < nj; jj++)
+            acc[b][jj] = (v16sf){0};
+    int k = 0;
+    for (; k + LANES <= in; k += LANES) {
+        v16sf wv[4], xv;
+        for (int jj = 0; jj < nj; jj++)
+            LOAD16(wv[jj], W + (size_t)jj * ldw + k);
+        for (int b = 0; b < nb; b++) {
+            LOAD16(xv, x[b] + k);
+            for (int jj = 0; jj < nj; jj++)
+                acc[b][jj] += wv[jj] * xv;
+        }
+    }
+    for (int b = 0; b < nb; b++)
+        for (int jj = 0; jj < nj; jj++) {
+            const float *w = W + (size_t)jj * ldw;
+            float sum = 0.0f;
+            for (int l = 0; l < LANES; l++)
+                sum += acc[b][jj][l];
+            for (int kk = k; kk < in; kk++)
+                sum += w[kk] * x[b][kk];
+            float *y = Y + (size_t)b * ldy + jj;
+            *y = accumulate ? *y + sum : sum;
+        }
+}
+
+/* rows_block_times_wt over `out` weight rows, 4 at a time, then the rest one by one. */
+static inline __attribute__((always_inline)) void rows_times_block(
     const float *const *x, int nb, int in, const float *W, int ldw, int out, float *Y, int ldy,
     int accumulate)
 {
-    for (int j = 0; j < out; j++) {
-        const float *w = W + (size_t)j * ldw;
-        v16sf acc[ROWS_MAX];
-        for (int b = 0; b < nb; b++)
-            acc[b] = (v16sf){0};
-        int k = 0;
-        for (; k + LANES <= in; k += LANES) {
-            v16sf wv, xv;
-            LOAD16(wv, w + k);
-            for (int b = 0; b < nb; b++) {
-                LOAD16(xv, x[b] + k);
-                acc[b] += wv * xv;
-            }
-        }
-        for (int b = 0; b < nb; b++) {
-            float sum = 0.0f;
-            for (int l = 0; l < LANES; l++)
-                sum += acc[b][l];
-            for (int kk = k; kk < in; kk++)
-                sum += w[kk] * x[b][kk];
-            float *y = Y + (size_t)b * ldy + j;
-            *y = accumulate ? *y + sum : sum;
-        }
-    }
+    int j = 0;
+    for (; j + 4 <= out; j += 4)
+        rows_block_times_wt(x, nb, 4, in, W + (size_t)j * ldw, ldw, Y + j, ldy, accumulate);
+    for (; j < out; j++)
+        rows_block_times_wt(x, nb, 1, in, W + (size_t)j * ldw, ldw, Y + j, ldy, accumulate);
 }
+
+/* Weight rows per tile when many rows share a step (a lockstep batch of images): the tile
+ * (64 rows of 512 floats, 128 KB) stays in L2 while every group of ROWS_MAX rows of X passes
+ * over it, so each weight is read from memory once per step whatever the number of rows. */
+enum { TILE_OUT = 64 };
 
 CAP_MULTIVERSION
 static void rows_times_wt(const float *X, int n, int in, int ldx, const float *W, int ldw,
                           int out, float *Y, int ldy, int accumulate)
 {
-    for (int b0 = 0; b0 < n; b0 += ROWS_MAX) {
-        const int nb = n - b0 < ROWS_MAX ? n - b0 : ROWS_MAX;
-        const float *x[ROWS_MAX];
-        for (int b = 0; b < ROWS_MAX; b++)
-            x[b] = X + (size_t)(b0 + (b < nb ? b : 0)) * ldx;
-        float *y = Y + (size_t)b0 * ldy;
-        switch (nb) {
-        case 1: rows_block_times_wt(x, 1, in, W, ldw, out, y, ldy, accumulate); break;
-        case 2: rows_block_times_wt(x, 2, in, W, ldw, out, y, ldy, accumulate); break;
-        case 3: rows_block_times_wt(x, 3, in, W, ldw, out, y, ldy, accumulate); break;
-        default: rows_block_times_wt(x, 4, in, W, ldw, out, y, ldy, accumulate); break;
+    /* Every Y[b][j] is the same sum in the same order (16 lanes over k, then the lanes, then
+     * the tail) whatever n, the tile and the group it falls in: a row's numbers never depend
+     * on the rows beside it, so an image captioned in a batch gets exactly its numbers alone. */
+    for (int j0 = 0; j0 < out; j0 += TILE_OUT) {
+        const int nj = out - j0 < TILE_OUT ? out - j0 : TILE_OUT;
+        const float *Wt = W + (size_t)j0 * ldw;
+        for (int b0 = 0; b0 < n; b0 += ROWS_MAX) {
+            const int nb = n - b0 < ROWS_MAX ? n - b0 : ROWS_MAX;
+            const float *x[ROWS_MAX];
+            for (int b = 0; b < ROWS_MAX; b++)
+                x[b] = X + (size_t)(b0 + (b < nb ? b : 0)) * ldx;
+            float *y = Y + (size_t)b0 * ldy + j0;
+            switch (nb) {
+            case 1: rows_times_block(x, 1, in, Wt, ldw, nj, y, ldy, accumulate); break;
+            case 2: rows_times_block(x, 2, in, Wt, ldw, nj, y, ldy, accumulate); break;
+            case 3: rows_times_block(x, 3, in, Wt, ldw, nj, y, ldy, accumulate); break;
+            default: rows_times_block(x, 4, in, Wt, ldw, nj, y, ldy, accumulate); break;
+            }
         }
     }
 }
@@ -263,7 +293,8 @@ cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step
     buf->beta = malloc(sizeof(float) * n);
     buf->h = malloc(sizeof(float) * n * H);
     buf->c = malloc(sizeof(float) * n * H);
-    if (!buf->att_h || !buf->emb || !buf->alpha_beta || !buf->gates || !buf->out || !buf->logits || !buf->alpha ||
+    buf->row_ann = malloc(sizeof *buf->row_ann * n);
+    if (!buf->row_ann || !buf->att_h || !buf->emb || !buf->alpha_beta || !buf->gates || !buf->out || !buf->logits || !buf->alpha ||
         !buf->beta || !buf->h || !buf->c) {
         cap_decoder_free(buf);
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory in decoder");
@@ -283,23 +314,34 @@ void cap_decoder_free(cap_decoder_step_buf *buf)
     free(buf->beta);
     free(buf->h);
     free(buf->c);
+    free(buf->row_ann);
     memset(buf, 0, sizeof *buf);
+}
+
+/* Y[n][out] (+)= X[n][in] W^T for a decoder step's rows: always the few-rows kernel, never
+ * OpenBLAS, so that a row's result is the same bits whether it shares the step with 2 rows
+ * (one image's beams) or 47 (a lockstep batch): see rows_times_wt. */
+static void step_linear(const float *X, int n, int in, const float *W, int ldw, int out,
+                        float *Y, int accumulate)
+{
+    cap_rows_times_wt(X, n, in, in, W, ldw, out, Y, out, accumulate);
 }
 
 /* Eqs. (4)-(5) and the gate: alpha_t = softmax_i(w_e^T tanh(att_a_i + W_h h + b_h) + b_e),
  * beta_t = sigmoid(w_b^T h + b_b), and alpha_beta = beta_t * alpha_t, the weights that give
- * z_t = sum_i alpha_beta_i a_i (eq. 6). */
-static void attend(const cap_model *m, const cap_annotations *ann, int n, const float *h_prev,
-                   cap_decoder_step_buf *buf)
+ * z_t = sum_i alpha_beta_i a_i (eq. 6). Row b attends over the annotations of its image,
+ * ann[b]. */
+static void attend(const cap_model *m, const cap_annotations *const *ann, int n,
+                   const float *h_prev, cap_decoder_step_buf *buf)
 {
     const cap_decoder_weights *w = &m->decoder;
-    const int L = ann->L, A = m->config.attention_dim, H = m->config.hidden_dim;
-    linear(h_prev, n, H, w->att_hidden_w, A, buf->att_h, 0);
+    const int L = ann[0]->L, A = m->config.attention_dim, H = m->config.hidden_dim;
+    step_linear(h_prev, n, H, w->att_hidden_w, H, A, buf->att_h, 0);
     add_bias(buf->att_h, n, A, w->att_hidden_b);
     for (int b = 0; b < n; b++) {
         const float *ah = buf->att_h + (size_t)b * A;
         float *alpha = buf->alpha + (size_t)b * L, emax = -INFINITY, sum = 0.0f;
-        cap_attention_energies(ann->att_a, ah, w->att_score_w, w->att_score_b[0], L, A, alpha);
+        cap_attention_energies(ann[b]->att_a, ah, w->att_score_w, w->att_score_b[0], L, A, alpha);
         for (int i = 0; i < L; i++)
             emax = alpha[i] > emax ? alpha[i] : emax;
         for (int i = 0; i < L; i++) {
@@ -317,12 +359,38 @@ static void attend(const cap_model *m, const cap_annotations *ann, int n, const 
     }
 }
 
+/* Y[rows of image g] (+)= alpha_beta[rows of g] P_g for each run of rows of one image: the
+ * context half of a layer, P_g = ctx_gates or ctx_out of that image ([L][cols]). One sgemm per
+ * run, of the same shape as when the image is captioned alone. */
+static void per_image_context(const cap_annotations *const *ann, int n, const float *alpha_beta,
+                              int use_out, int cols, float *Y, float beta_y)
+{
+    const int L = ann[0]->L;
+    for (int b0 = 0, b1; b0 < n; b0 = b1) {
+        for (b1 = b0 + 1; b1 < n && ann[b1] == ann[b0]; b1++)
+            ;
+        const float *P = use_out ? ann[b0]->ctx_out : ann[b0]->ctx_gates;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b1 - b0, cols, L, 1.0f,
+                    alpha_beta + (size_t)b0 * L, L, P, cols, beta_y, Y + (size_t)b0 * cols,
+                    cols);
+    }
+}
+
 void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, const int *prev,
                       const float *h_prev, const float *c_prev, cap_decoder_step_buf *buf)
 {
+    for (int b = 0; b < n; b++)
+        buf->row_ann[b] = ann;
+    cap_decoder_step_rows(m, buf->row_ann, n, prev, h_prev, c_prev, buf);
+}
+
+void cap_decoder_step_rows(const cap_model *m, const cap_annotations *const *ann, int n,
+                           const int *prev, const float *h_prev, const float *c_prev,
+                           cap_decoder_step_buf *buf)
+{
     const cap_decoder_weights *w = &m->decoder;
-    const int L = ann->L, D = m->config.feature_dim, M = m->config.embed_dim,
-              H = m->config.hidden_dim, V = m->config.base_vocab_size;
+    const int D = m->config.feature_dim, M = m->config.embed_dim, H = m->config.hidden_dim,
+              V = m->config.base_vocab_size;
     for (int b = 0; b < n; b++)
         memcpy(buf->emb + (size_t)b * M, w->embedding + (size_t)prev[b] * M,
                sizeof(float) * (size_t)M);
@@ -330,10 +398,9 @@ void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, con
 
     /* Eqs. (1)-(3): gates = W_x [E y; z] + b_x + W_hh h + b_hh, PyTorch order i, f, g, o,
      * with W_x[:, M:] z = alpha_beta ctx_gates (see cap_decoder_begin). */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, 4 * H, L, 1.0f, buf->alpha_beta, L,
-                ann->ctx_gates, 4 * H, 0.0f, buf->gates, 4 * H);
-    linear_ld(buf->emb, n, M, w->lstm_w_ih, M + D, 4 * H, buf->gates, 1);
-    linear(h_prev, n, H, w->lstm_w_hh, 4 * H, buf->gates, 1);
+    per_image_context(ann, n, buf->alpha_beta, 0, 4 * H, buf->gates, 0.0f);
+    step_linear(buf->emb, n, M, w->lstm_w_ih, M + D, 4 * H, buf->gates, 1);
+    step_linear(h_prev, n, H, w->lstm_w_hh, H, 4 * H, buf->gates, 1);
     add_bias(buf->gates, n, 4 * H, w->lstm_b_ih);
     add_bias(buf->gates, n, 4 * H, w->lstm_b_hh);
     for (int b = 0; b < n; b++) {
@@ -352,9 +419,8 @@ void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, con
      * with L_z z = alpha_beta ctx_out. Only the V0 trained words' logits: an added word is a
      * candidate only when forced, and beam search computes those few itself from `out`. */
     memcpy(buf->out, buf->emb, sizeof(float) * (size_t)n * M);
-    linear(buf->h, n, H, w->out_hidden_w, M, buf->out, 1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, M, L, 1.0f, buf->alpha_beta, L,
-                ann->ctx_out, M, 1.0f, buf->out, M);
-    linear(buf->out, n, M, w->out_logits_w, V, buf->logits, 0);
+    step_linear(buf->h, n, H, w->out_hidden_w, H, M, buf->out, 1);
+    per_image_context(ann, n, buf->alpha_beta, 1, M, buf->out, 1.0f);
+    step_linear(buf->out, n, M, w->out_logits_w, M, V, buf->logits, 0);
     add_bias(buf->logits, n, V, w->out_logits_b);
 }

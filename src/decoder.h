@@ -27,6 +27,7 @@ typedef struct cap_decoder_step_buf {
     float *alpha;  /* [n][L]   output: attention weights alpha_t (eq. 5) */
     float *beta;   /* [n]      output: gate beta_t (sec. 4.2.1) */
     float *h, *c;  /* [n][H]   output: the new LSTM state */
+    const cap_annotations **row_ann; /* [n] scratch of cap_decoder_step: every row's image */
 } cap_decoder_step_buf;
 
 /* Compute att_a, ctx_gates and ctx_out for a (L x D, borrowed, must outlive ann) and the initial state h0, c0 ([H]
@@ -48,6 +49,18 @@ void cap_decoder_free(cap_decoder_step_buf *buf);
 void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, const int *prev,
                       const float *h_prev, const float *c_prev, cap_decoder_step_buf *buf);
 
+/*
+ * cap_decoder_step for rows of several images at once (a lockstep batch): row b attends over
+ * ann[b] (rows of one image must be consecutive; ann[b] may not point into buf). The weight
+ * matrices (W_h, W_x's word half, W_hh, L_h, L_o) are read once for all n rows; each image's
+ * precomputed context products (cap_annotations) are used by its rows only. Every row's
+ * outputs are bit for bit those of cap_decoder_step on that image's rows alone, whatever the
+ * other rows are.
+ */
+void cap_decoder_step_rows(const cap_model *m, const cap_annotations *const *ann, int n,
+                           const int *prev, const float *h_prev, const float *c_prev,
+                           cap_decoder_step_buf *buf);
+
 /* Attention energies e_i = b_e + w_e^T tanh(att_a_i + ah) for i < L (eq. 4), att_a [L][A]:
  * the fast version (vectorised tanh approximation) and the plain one with libm's tanhf that
  * tests/test_kernels.c checks it against; cap_tanhf_approx is the approximation alone. */
@@ -58,8 +71,10 @@ void cap_attention_energies_naive(const float *att_a, const float *ah, const flo
 float cap_tanhf_approx(float x);
 
 /* Y[b][j] = sum_k X[b][k] W[j][k] (+ Y[b][j] if accumulate) for b < n, j < out, k < in, with
- * row strides ldx, ldw, ldy: a decoder step's rows (the beams) times a torch.nn.Linear weight,
- * reading each weight row once (tested against the plain loop in tests/test_kernels.c). */
+ * row strides ldx, ldw, ldy: a decoder step's rows (the beams, or the beams of a batch of
+ * images) times a torch.nn.Linear weight, reading each weight row from memory once per call
+ * (tested against the plain loop in tests/test_kernels.c). Y[b][j] depends on X[b] and W[j]
+ * only, not on n: the same bits for a row whatever rows share the call. */
 void cap_rows_times_wt(const float *X, int n, int in, int ldx, const float *W, int ldw, int out,
                        float *Y, int ldy, int accumulate);
 

@@ -1,7 +1,7 @@
 /* bench_stages.c - per-stage times of the C captioner and the machine's sgemm rate, for
  * tools/bench.py. Not a test: it prints numbers.
  *
- *   bench_stages MODEL BEAM REPEAT IMAGE...
+ *   bench_stages [--batch B] MODEL BEAM REPEAT IMAGE...
  *
  * Runs the library's stages one by one on each image, REPEAT times, single-threaded BLAS
  * unless $CAPTION_BENCH_THREADS says otherwise, with the same OpenBLAS kernel choice as the
@@ -12,6 +12,10 @@
  *   enc_gflop, enc_pointwise_gflop, enc_depthwise_gflop   FLOPs of one forward pass (x 1e9)
  *   sgemm1024_gflops                best of 5 square 1024^3 sgemm
  *   sgemm_encoder_gflops            the encoder's own 1x1-convolution GEMM shapes, best of 5
+ * With --batch B (B >= 1), the beam search runs as cap_caption_images does, B images in
+ * lockstep (cap_beam_search_batch), and decoder_ms is its time per image: the median over
+ * the batches of the batch's time / B (the images cycled through to fill REPEAT * IMAGES
+ * rounded up to whole batches); `batch B` is printed.
  */
 #include "beam.h"
 #include "caption.h"
@@ -99,10 +103,69 @@ static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
     return flops / best / 1e9;
 }
 
+/* --batch: encoder per image, then the beam search of `batch` images in lockstep. */
+static int bench_batch(const cap_model *m, const cap_options *opt, int batch, int repeat,
+                       int n_img, char **paths)
+{
+    const size_t LD = (size_t)m->config.grid_rows * m->config.grid_cols * 1280,
+                 H = (size_t)m->config.hidden_dim;
+    const int n_batches = (repeat * n_img + batch - 1) / batch;
+    float *x = malloc(sizeof(float) * 3 * 224 * 224), *a = malloc(sizeof(float) * LD * batch);
+    float *tag_logits = malloc(sizeof(float) * (size_t)(m->n_classes > 0 ? m->n_classes : 1));
+    cap_annotations *ann = calloc((size_t)batch, sizeof *ann);
+    float *h0 = malloc(sizeof(float) * H * batch), *c0 = malloc(sizeof(float) * H * batch);
+    cap_result *res = calloc((size_t)batch, sizeof *res);
+    double *t_enc = calloc((size_t)n_batches * batch, sizeof(double));
+    double *t_dec = calloc((size_t)n_batches, sizeof(double));
+    cap_error err = {0};
+    for (int g = 0, k = 0; g < n_batches; g++) {
+        for (int j = 0; j < batch; j++, k++) {
+            cap_image img = {0}, sq = {0};
+            if (cap_image_load_file(paths[k % n_img], &img, &err) != CAP_OK) {
+                fprintf(stderr, "bench_stages: %s: %s\n", paths[k % n_img], err.message);
+                return 1;
+            }
+            cap_image_resize(&img, 224, 224, &sq, &err);
+            const double t0 = clock_seconds();
+            cap_encoder_input(&sq, x);
+            cap_encoder_forward_tagged(&m->encoder, &m->tagger, x, a + LD * j, tag_logits, NULL,
+                                       &err);
+            t_enc[k] = clock_seconds() - t0;
+            cap_image_free(&img);
+            cap_image_free(&sq);
+        }
+        /* The decoder: each image's inputs (cap_decoder_begin), then the lockstep search. */
+        const double t0 = clock_seconds();
+        for (int j = 0; j < batch; j++)
+            cap_decoder_begin(m, a + LD * j, &ann[j], h0 + H * j, c0 + H * j, &err);
+        if (cap_beam_search_batch(m, batch, ann, h0, c0, opt, NULL, res, &err) != CAP_OK) {
+            fprintf(stderr, "bench_stages: %s\n", err.message);
+            return 1;
+        }
+        t_dec[g] = (clock_seconds() - t0) / batch;
+        for (int j = 0; j < batch; j++) {
+            cap_result_free(&res[j]);
+            cap_annotations_free(&ann[j]);
+        }
+    }
+    printf("core %s\nbatch %d\nimages %d\nrepeat %d\n", openblas_get_corename(), batch, n_img,
+           repeat);
+    printf("encoder_ms %.3f\n", 1e3 * median(t_enc, n_batches * batch));
+    printf("decoder_ms %.3f\n", 1e3 * median(t_dec, n_batches));
+    free(x), free(a), free(tag_logits), free(ann), free(h0), free(c0), free(res), free(t_enc), free(t_dec);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: bench_stages MODEL BEAM REPEAT IMAGE...\n");
+    int batch = 0;
+    if (argc > 2 && strcmp(argv[1], "--batch") == 0) {
+        batch = atoi(argv[2]);
+        argv += 2;
+        argc -= 2;
+    }
+    if (argc < 5 || batch < 0) {
+        fprintf(stderr, "usage: bench_stages [--batch B] MODEL BEAM REPEAT IMAGE...\n");
         return 2;
     }
     blas_kernels_select(); /* the kernels the caption program runs on */
@@ -126,6 +189,11 @@ int main(int argc, char **argv)
     /* The tagger's logits when the model has one: it runs inside the encoder stage. */
     float *tag_logits = malloc(sizeof(float) * (size_t)(m->n_classes > 0 ? m->n_classes : 1));
     cap_encoder_profile prof = {0};
+    if (batch > 0) {
+        const int rc = bench_batch(m, &opt, batch, repeat, n_img, argv + 4);
+        cap_model_free(m);
+        return rc;
+    }
     int k = 0;
     for (int r = 0; r < repeat; r++)
         for (int i = 0; i < n_img; i++, k++) {

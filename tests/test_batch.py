@@ -363,6 +363,21 @@ class Batch(unittest.TestCase):
         self.assertEqual([x["caption"] for x in outs["1"][0][:20]],
                          [self.caption[os.path.basename(p)] for p in self.many_paths])
 
+    def test_batch_sizes_identical(self):
+        """--batch N (lockstep batches of the library's cap_caption_images) changes nothing but
+        the speed: the same records, attention included, for any N and -j, failures among
+        them (self.root holds broken files)."""
+        def records(*args):
+            r = run(*args, "--format", "jsonl", "--attention", self.many, self.root)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            return without_ms(jsonl(r.stdout)), r.stderr
+        want = records("-j", "1", "--batch", "1")
+        self.assertGreater(sum("caption" in x for x in want[0]), len(self.many_paths))
+        self.assertTrue(any("error" in x for x in want[0]))
+        for args in (("-j", "1", "--batch", "3"), ("-j", "2", "--batch", "5"),
+                     ("-j", "2", "--batch", "256"), ("-j", "2")):
+            self.assertEqual(records(*args), want, args)
+
     # -------------------------------------------------------------- shards --
 
     def test_shards_disjoint_and_complete(self):
@@ -463,7 +478,10 @@ class Batch(unittest.TestCase):
     def test_sigint_leaves_consistent_file_exit_130(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
             out = self.fresh_out("interrupted.jsonl")
-            args = [EXE, "--model", MODEL, "--format", "jsonl", "-j", "2", "-o", out, self.many]
+            # --batch 2: with larger batches (--batch 8) the first record comes when 16 of the
+            # 20 images are in flight, and the run may end before the signal lands.
+            args = [EXE, "--model", MODEL, "--format", "jsonl", "-j", "2", "--batch", "2", "-o",
+                    out, self.many]
             proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             self.wait_for_records(proc, out, 1)
             proc.send_signal(sig)
@@ -501,7 +519,8 @@ class Batch(unittest.TestCase):
         self.assertLess(len(recs), 200)
         failed = [x for x in recs if "error" in x]
         self.assertTrue(failed, "no error record for the images in flight")
-        self.assertLessEqual(len(failed), 2)  # only the images in flight (-j 2)
+        # only the images in flight: -j 2, each job a batch of up to 4 (--batch's default)
+        self.assertLessEqual(len(failed), 8)
         for rec in failed:
             self.assertEqual(rec["error"], "not captioned: the model file changed while in use")
         for rec in recs:
@@ -549,7 +568,8 @@ class Batch(unittest.TestCase):
         for args in (["--resume", self.root], ["--shard", "0/3", self.root],
                      ["--shard", "4/3", self.root], ["--shard", "1", self.root],
                      ["--shard", "a/b", self.root], ["--format", "xml", self.root],
-                     ["-j", "0", self.root], ["--jobs", "x", self.root]):
+                     ["-j", "0", self.root], ["--jobs", "x", self.root],
+                     ["--batch", "0", self.root], ["--batch", "257", self.root]):
             r = run(*args)
             self.assertEqual(r.returncode, 2, args)
             self.assertEqual(r.stdout, "", args)

@@ -1,10 +1,12 @@
 /* batch.c - worker threads and in-order output.
  *
- * Workers claim items in increasing index order (next_claim) and fill ring slots; the main
- * thread writes slot next_write as soon as it is done. Because claims are in order, the items
- * in flight are always exactly [next_write, next_claim), so stopping new claims and draining
- * those leaves a gap-free prefix of the input on disk. Claims may run at most `window` items
- * ahead of the writer, which bounds memory however slow one image is. */
+ * Workers claim items in increasing index order (next_claim), a group of up to batch_size
+ * consecutive items at a time, caption each group as one lockstep batch (cap_caption_images)
+ * and fill its ring slots; the main thread writes slot next_write as soon as it is done.
+ * Because claims are in order, the items in flight are always exactly [next_write,
+ * next_claim), so stopping new claims and draining those leaves a gap-free prefix of the
+ * input on disk. Claims may run at most `window` items ahead of the writer, which bounds
+ * memory however slow one image is. */
 #include "batch.h"
 #include "common/blas_kernels.h"
 #include "common/clock.h"
@@ -29,6 +31,7 @@ typedef struct batch {
     int attention; /* copy the best caption's attention into each record (--attention) */
     const input_list *in;
     int jobs; /* worker threads to start */
+    int batch_size; /* items a worker claims and captions together (cap_caption_images) */
     slot *ring;
     size_t window;
     pthread_mutex_t mu;
@@ -38,69 +41,129 @@ typedef struct batch {
     int stop;
 } batch;
 
-/* One image's work, run under the model guard: its objects live in the caller's frame so
- * that an interrupted run leaves them readable (and unfreed). */
-typedef struct item_work {
+/* A group's work, run under the model guard: its objects live in the caller's frame so that
+ * an interrupted run leaves them readable (and unfreed). The images that loaded are captioned
+ * together; images[k] is item idx[k] of the group. */
+typedef struct group_work {
     const batch *b;
-    const input_item *it;
-    slot *s;
-    cap_image img;
-    cap_result res;
-} item_work;
+    slot **slots;       /* [n] the group's slots, in item order */
+    double *ms;         /* [n] each item's own time so far (reading and decoding its file) */
+    int n;
+    cap_image *images;  /* [n] */
+    int *idx;           /* [n] */
+    int n_images;
+    cap_result *res;    /* [n] */
+    int captioned;      /* cap_caption_images returned CAP_OK */
+    char error[256];    /* the batch's error, for each of its images, when it failed */
+} group_work;
 
-static void caption_work(void *arg)
+/* Item s's record from its result (the caption, its tags and, when asked, attention). */
+static void fill_record(const batch *b, slot *s, const cap_result *res)
 {
-    item_work *w = arg;
-    record *r = &w->s->rec;
-    cap_error err = {0};
-    if (cap_image_load_file(w->it->path, &w->img, &err) != CAP_OK ||
-        (r->width = w->img.width, r->height = w->img.height,
-         cap_caption_image(w->b->model, &w->img, w->b->options, &w->res, &err) != CAP_OK)) {
-        snprintf(w->s->error, sizeof w->s->error, "%s", err.message);
-        return;
-    }
-    const cap_caption *c = &w->res.captions[0];
-    size_t need = cap_caption_text(w->b->model, c, NULL, 0) + 1;
+    record *r = &s->rec;
+    const cap_caption *c = &res->captions[0];
+    size_t need = cap_caption_text(b->model, c, NULL, 0) + 1;
     char *text = malloc(need);
     if (!text) {
-        snprintf(w->s->error, sizeof w->s->error, "out of memory");
+        snprintf(s->error, sizeof s->error, "out of memory");
         return;
     }
-    cap_caption_text(w->b->model, c, text, need);
+    cap_caption_text(b->model, c, text, need);
     /* Only when asked: the copy (and the record's size) is the whole cost of --attention. */
-    if (w->b->attention && !(r->attention = record_attention_new(w->b->model, &w->res))) {
+    if (b->attention && !(r->attention = record_attention_new(b->model, res))) {
         free(text);
-        snprintf(w->s->error, sizeof w->s->error, "out of memory");
+        snprintf(s->error, sizeof s->error, "out of memory");
         return;
     }
     r->caption = text;
     r->n_tokens = c->n_tokens;
     r->logprob = c->logprob;
     r->finished = c->finished;
-    record_set_tags(r, w->b->model, &w->res);
+    record_set_tags(r, b->model, res);
 }
 
-/* Runs without the lock: reads only immutable data and writes only its own slot. */
-static void caption_item(const batch *b, const input_item *it, slot *s)
+static void caption_group_work(void *arg)
 {
-    double t0 = clock_seconds();
-    record *r = &s->rec;
-    memset(r, 0, sizeof *r);
-    r->path = it->path;
-    item_work w = {.b = b, .it = it, .s = s};
-    if (it->error) {
-        snprintf(s->error, sizeof s->error, "%s", it->error);
-    } else if (model_guard_tripped() || model_guard_run(caption_work, &w) != 0) {
-        snprintf(s->error, sizeof s->error, "not captioned: the model file changed while in use");
-        r->caption = NULL; /* never set by an interrupted caption_work */
-        r->attention = NULL;
-    } else {
-        cap_result_free(&w.res);
-        cap_image_free(&w.img);
+    group_work *w = arg;
+    cap_error err = {0};
+    for (int j = 0; j < w->n; j++) {
+        slot *s = w->slots[j];
+        if (s->rec.error || s->error[0])
+            continue; /* the input list's own error (a walk that failed) */
+        const double t0 = clock_seconds();
+        cap_image *img = &w->images[w->n_images];
+        if (cap_image_load_file(s->rec.path, img, &err) != CAP_OK) {
+            snprintf(s->error, sizeof s->error, "%s", err.message);
+        } else {
+            s->rec.width = img->width;
+            s->rec.height = img->height;
+            w->idx[w->n_images++] = j;
+        }
+        w->ms[j] += clock_seconds() - t0;
     }
-    if (!r->caption)
-        r->error = s->error;
-    r->ms = 1000.0 * (clock_seconds() - t0);
+    if (w->n_images == 0)
+        return;
+    const double t0 = clock_seconds();
+    if (cap_caption_images(w->b->model, w->n_images, w->images, w->b->options, w->res, &err) !=
+        CAP_OK) {
+        snprintf(w->error, sizeof w->error, "%s", err.message);
+        return;
+    }
+    w->captioned = 1;
+    /* Each image is charged an equal share of the batch's captioning time. */
+    const double share = (clock_seconds() - t0) / w->n_images;
+    for (int k = 0; k < w->n_images; k++) {
+        w->ms[w->idx[k]] += share;
+        fill_record(w->b, w->slots[w->idx[k]], &w->res[k]);
+    }
+}
+
+/* Caption items [first, first + n) into their slots. Runs without the lock: reads only
+ * immutable data and writes only its own slots. */
+static void caption_group(const batch *b, size_t first, int n)
+{
+    slot *slots[n];
+    double ms[n];
+    cap_image images[n];
+    int idx[n];
+    cap_result res[n];
+    group_work w = {.b = b, .slots = slots, .ms = ms, .n = n, .images = images, .idx = idx,
+                    .res = res};
+    memset(images, 0, sizeof images);
+    for (int j = 0; j < n; j++) {
+        const input_item *it = &b->in->items[first + j];
+        slot *s = slots[j] = &b->ring[(first + j) % b->window];
+        memset(&s->rec, 0, sizeof s->rec);
+        s->rec.path = it->path;
+        s->error[0] = '\0';
+        ms[j] = 0.0;
+        if (it->error)
+            snprintf(s->error, sizeof s->error, "%s", it->error);
+    }
+    if (model_guard_tripped() || model_guard_run(caption_group_work, &w) != 0) {
+        for (int j = 0; j < n; j++) {
+            if (b->in->items[first + j].error)
+                continue; /* its own error stands */
+            snprintf(slots[j]->error, sizeof slots[j]->error,
+                     "not captioned: the model file changed while in use");
+            slots[j]->rec.caption = NULL; /* never set by an interrupted caption_group_work */
+            slots[j]->rec.attention = NULL;
+        }
+    } else {
+        for (int k = 0; k < w.n_images; k++) {
+            if (!w.captioned)
+                snprintf(slots[idx[k]]->error, sizeof slots[idx[k]]->error, "%s", w.error);
+            else
+                cap_result_free(&res[k]);
+            cap_image_free(&images[k]);
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        record *r = &slots[j]->rec;
+        if (!r->caption)
+            r->error = slots[j]->error;
+        r->ms = 1000.0 * ms[j];
+    }
 }
 
 static void *worker(void *arg)
@@ -113,12 +176,19 @@ static void *worker(void *arg)
             pthread_cond_wait(&b->space_cv, &b->mu);
         if (b->stop || b->next_claim >= b->in->n || model_guard_tripped())
             break; /* a model that changed under the run fails every image: start none */
-        size_t i = b->next_claim++;
-        slot *s = &b->ring[i % b->window];
+        /* A group of consecutive items, as many as the window and the input leave. */
+        const size_t first = b->next_claim;
+        size_t n = b->batch_size;
+        if (n > b->in->n - first)
+            n = b->in->n - first;
+        if (n > b->next_write + b->window - first)
+            n = b->next_write + b->window - first;
+        b->next_claim += n;
         pthread_mutex_unlock(&b->mu);
-        caption_item(b, &b->in->items[i], s);
+        caption_group(b, first, (int)n);
         pthread_mutex_lock(&b->mu);
-        s->done = 1;
+        for (size_t i = first; i < first + n; i++)
+            b->ring[i % b->window].done = 1;
         pthread_cond_signal(&b->done_cv);
     }
     pthread_mutex_unlock(&b->mu);
@@ -155,7 +225,8 @@ static void deadline_in(struct timespec *ts, long ms)
 /* The ring of in-flight records and the lock and conditions that guard it. */
 static int batch_init(batch *b)
 {
-    b->window = 4 * (size_t)b->jobs + 16;
+    /* Room for every worker's group in flight and as many again waiting to be written. */
+    b->window = 4 * (size_t)b->jobs * b->batch_size + 16;
     b->ring = calloc(b->window, sizeof *b->ring);
     if (!b->ring) {
         fprintf(stderr, "caption: out of memory\n");
@@ -250,8 +321,15 @@ static void write_in_order(batch *b, sink *out, progress *prog,
     }
 }
 
+int batch_size_auto(size_t n_inputs, int jobs)
+{
+    /* Every worker gets work: a batch is at most the worker's share of the inputs. */
+    const size_t share = (n_inputs + (size_t)jobs - 1) / (size_t)jobs;
+    return share < BATCH_SIZE_DEFAULT ? (share > 0 ? (int)share : 1) : BATCH_SIZE_DEFAULT;
+}
+
 int batch_run(const cap_model *model, const cap_options *options, int attention,
-              const input_list *inputs, int jobs, sink *out, progress *prog,
+              const input_list *inputs, int jobs, int batch_size, sink *out, progress *prog,
               const volatile sig_atomic_t *signalled, batch_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
@@ -259,7 +337,9 @@ int batch_run(const cap_model *model, const cap_options *options, int attention,
      * still running keep using it, and it is deliberately never freed. */
     batch *b = calloc(1, sizeof *b);
     if (!b || (*b = (batch){.model = model, .options = options, .attention = attention,
-                             .in = inputs, .jobs = jobs},
+                             .in = inputs, .jobs = jobs,
+                             .batch_size = batch_size > 0 ? batch_size
+                                                          : batch_size_auto(inputs->n, jobs)},
                batch_init(b) != 0)) {
         free(b);
         return -1;

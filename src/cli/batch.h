@@ -19,8 +19,18 @@ typedef struct batch_stats {
                           written, their workers still running (see batch_run) */
 } batch_stats;
 
+/* Images a worker captions together when --batch is not given, at most (see batch_size_auto):
+ * docs/speed.md has the measurements behind it. */
+#define BATCH_SIZE_DEFAULT 4
+
+/* The batch size for n_inputs images and `jobs` workers without --batch: BATCH_SIZE_DEFAULT,
+ * or less when that would leave a worker without images (at least 1). */
+int batch_size_auto(size_t n_inputs, int jobs);
+
 /*
- * Caption inputs->items with `jobs` threads sharing `model`; with `attention` each record
+ * Caption inputs->items with `jobs` threads sharing `model`, each worker taking `batch_size`
+ * consecutive images at a time (0: batch_size_auto) and captioning them as one lockstep batch
+ * (cap_caption_images: the same records as one at a time, faster); with `attention` each record
  * also gets its best caption's per-word attention (record.attention). Records reach `out` strictly in
  * input order, each as soon as it and all before it are done; failures also print
  * "caption: PATH: reason" on stderr. Once *signalled is set no new image starts; those in
@@ -33,7 +43,7 @@ typedef struct batch_stats {
  * Returns -1 if not even one thread could be started (message printed), else 0.
  */
 int batch_run(const cap_model *model, const cap_options *options, int attention,
-              const input_list *inputs, int jobs, sink *out, progress *prog,
+              const input_list *inputs, int jobs, int batch_size, sink *out, progress *prog,
               const volatile sig_atomic_t *signalled, batch_stats *stats);
 
 #endif

@@ -172,8 +172,8 @@ int main(int argc, char **argv)
     catch_signals(1);
     model_guard_install(opt.model_path);
     batch_stats stats;
-    int rc = batch_run(model, &opt.caption, opt.attention, &inputs, plan.jobs, &out, &prog,
-                       &interrupted, &stats);
+    int rc = batch_run(model, &opt.caption, opt.attention, &inputs, plan.jobs, opt.batch, &out,
+                       &prog, &interrupted, &stats);
     progress_finish(&prog, stats.written, stats.failed);
     if (sink_close(&out) != 0)
         rc = -1;

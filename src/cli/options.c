@@ -3,6 +3,8 @@
  * OPT_ enum), a case in parse_options, a field in cli_options and a line in usage(). */
 #include "options.h"
 
+#include "batch.h"
+
 #include "common/data_file.h"
 #include "config.h"
 
@@ -30,6 +32,7 @@ enum {
     OPT_TAG_THRESHOLD,
     OPT_NO_TAGS,
     OPT_ATTENTION,
+    OPT_BATCH,
 };
 
 static const char short_opts[] = "m:b:l:o:f:j:qhV";
@@ -50,6 +53,7 @@ static const struct option long_opts[] = {
     {"jobs", required_argument, NULL, 'j'},
     {"shard", required_argument, NULL, OPT_SHARD},
     {"blas-threads", required_argument, NULL, OPT_BLAS_THREADS},
+    {"batch", required_argument, NULL, OPT_BATCH},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"view", no_argument, NULL, OPT_VIEW},
     {"attention-png", required_argument, NULL, OPT_ATTENTION_PNG},
@@ -92,6 +96,8 @@ static void usage(FILE *f)
             "      --shard K/N    only part K of N (1 <= K <= N), chosen by a hash of the path\n"
             "      --blas-threads N  BLAS threads per job (default: cores / jobs, at least 1;\n"
             "                        1 for a single image)\n"
+            "      --batch N      each job captions N images together, in lockstep (default:\n"
+            "                     up to %d; same captions, faster; 1 = one at a time)\n"
             "      --verbose      also say which files a folder walk skipped, and why\n"
             "  -q, --quiet        no progress bar (it is only drawn when stderr is a terminal)\n"
             "\n"
@@ -109,7 +115,7 @@ static void usage(FILE *f)
             "Exit status: 0 ok, 1 some image or the model failed, 2 usage error,\n"
             "130 interrupted (the output file is left consistent; --resume continues it).\n",
             strrchr(CAPTION_MODEL_SOURCE, '/') + 1, CAP_MAX_TAGS, cap_options_default().max_tags,
-            (double)CAP_DEFAULT_TAG_THRESHOLD);
+            (double)CAP_DEFAULT_TAG_THRESHOLD, BATCH_SIZE_DEFAULT);
 }
 
 /* --model, else $CAPTION_MODEL, else the installed copy, else the source tree's. */
@@ -223,6 +229,7 @@ parse_result parse_options(int argc, char **argv, cli_options *opt)
         case OPT_BLAS_THREADS:
             ok = parse_int(optarg, "--blas-threads", 1, 1024, &opt->blas_threads);
             break;
+        case OPT_BATCH: ok = parse_int(optarg, "--batch", 1, 256, &opt->batch); break;
         case OPT_VERBOSE: opt->verbose = 1; break;
         case OPT_VIEW: opt->view = 1; break;
         case OPT_ATTENTION_PNG: opt->attention_png = optarg; break;

@@ -24,6 +24,7 @@ typedef struct cli_options {
     int resume;             /* --resume (needs -o) */
     int jobs;               /* -j N, 0 = one per core */
     int blas_threads;       /* --blas-threads N, 0 = cores / jobs */
+    int batch;              /* --batch N: images a job captions together, 0 = automatic */
     int shard_k, shard_n;   /* --shard K/N with 1 <= K <= N; 1/1 = everything */
     int verbose;            /* --verbose: say which files a folder walk skipped, and why */
     int quiet;              /* --quiet: no progress bar */
