@@ -461,3 +461,19 @@ class GroundingFineTune(unittest.TestCase):
         loss, mass = train_grounding.grounding_loss(alphas, mask, tokens, tile_w, end)
         self.assertAlmostEqual(float(loss), math.log(2), places=6)
         self.assertAlmostEqual(float(mass), 0.5, places=6)
+
+    def test_attended_tile_is_where_the_first_step_looks(self):
+        d = small_decoder()
+        with torch.no_grad():
+            d.att_feature.weight.zero_()
+            d.att_feature.bias.zero_()
+            d.att_feature.weight[0, 0] = 1.0
+            d.att_hidden.weight.zero_()
+            d.att_hidden.bias.zero_()
+            d.att_score.weight.zero_()
+            d.att_score.weight[0, 0] = 10.0
+        cell_w = torch.from_numpy(mosaic.tile_cell_weights(7, 7)).float()
+        a = torch.zeros(2, 49, 6)
+        a[0, cell_w[3] == 1, 0] = 3.0    # mosaic 0: salient cells all in tile 3
+        a[1, cell_w[1] == 1, 0] = 3.0    # mosaic 1: in tile 1
+        self.assertEqual(train_grounding.attended_tiles(d, a, cell_w).tolist(), [3, 1])
