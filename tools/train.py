@@ -62,16 +62,22 @@ def make_batch(trunk, trunk_mirrored, images, encoded, rng):
     decode lengths (N, K); each image is mirrored with probability 1/2."""
     mirrored = [rng.random() < 0.5 for _ in images]
     x = np.stack([(trunk_mirrored if m else trunk)[r] for r, m in zip(images, mirrored)])
-    caps = [encoded[m][r] for r, m in zip(images, mirrored)]
+    tokens, lengths = caption_tensors([encoded[m][r] for r, m in zip(images, mirrored)])
+    return torch.from_numpy(x.astype(np.float32)), tokens, lengths
+
+
+def caption_tensors(caps):
+    """[K id lists] per image -> captions (N, K, T) = <start> w_1 .. w_n <end> <pad>.. and decode
+    lengths (N, K) (n + 1; 0 where an image has fewer than K captions)."""
     K = max(len(c) for c in caps)
     T = max(len(ids) for c in caps for ids in c)
-    tokens = torch.zeros(len(images), K, T, dtype=torch.long)
-    lengths = torch.zeros(len(images), K, dtype=torch.long)
+    tokens = torch.zeros(len(caps), K, T, dtype=torch.long)
+    lengths = torch.zeros(len(caps), K, dtype=torch.long)
     for i, c in enumerate(caps):
         for k, ids in enumerate(c):
             tokens[i, k, :len(ids)] = torch.tensor(ids)
             lengths[i, k] = len(ids) - 1
-    return torch.from_numpy(x.astype(np.float32)), tokens, lengths
+    return tokens, lengths
 
 
 @torch.no_grad()

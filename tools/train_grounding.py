@@ -52,7 +52,7 @@ from captioner import mobilenet_v2, model_file
 from captioner.image import load_rgb
 from captioner.mosaic import TILE, compose, tile_cell_weights
 from captioner.paths import CACHE, FLICKR8K, TFLITE
-from train import encode_caption, features, models_from_checkpoint
+from train import caption_tensors, encode_caption, features, models_from_checkpoint
 
 TRAIN_CONFIG = dict(dim=512, attention_dim=None, dropout=0.5, embed_dropout=0.0,
                     output_stride=32, head_start=mobilenet_v2.HEAD_START)
@@ -102,19 +102,6 @@ def tile_pixels(cache, names, data):
     os.replace(path + ".tmp.npy", path)
     print("tiles: %d photos in %.0f s -> %s" % (len(names), time.time() - t0, path), flush=True)
     return tiles
-
-
-def caption_tensors(caps):
-    """[5 id lists] per row -> captions (N, K, T) and decode lengths (N, K), as train.py's."""
-    K = max(len(c) for c in caps)
-    T = max(len(ids) for c in caps for ids in c)
-    tokens = torch.zeros(len(caps), K, T, dtype=torch.long)
-    lengths = torch.zeros(len(caps), K, dtype=torch.long)
-    for i, c in enumerate(caps):
-        for k, ids in enumerate(c):
-            tokens[i, k, :len(ids)] = torch.tensor(ids)
-            lengths[i, k] = len(ids) - 1
-    return tokens, lengths
 
 
 def photo_batch(paths, rows, encoded, rng):
