@@ -8,13 +8,17 @@ Prints a table:
   1. one photo, end to end as a user runs it (process start to caption printed, median of
      --runs): `caption PHOTO` against `reference.py PHOTO` with its best thread count;
   2. batch: the Flickr8k dev images (--limit of them), images per second: `caption` with its
-     best -j against `reference.py` (batched encoder and beams, --batch 32) with its best
-     thread count; the captions of the two are compared;
+     best -j (its default lockstep --batch) and the same -j one image at a time (--batch 1)
+     against `reference.py` (batched encoder and beams, --batch 32) with its best thread
+     count; the captions are compared;
   3. the C program's per-stage times per image (tests/bench_stages, one BLAS thread: decode,
      resize, encoder split by layer kind, decoder = beam search) and the encoder's GFLOP/s next
      to the machine's single-thread sgemm GFLOP/s (1024^3, and the encoder's own GEMM shapes);
   4. peak RSS (ru_maxrss of the process) of each run;
   5. the ratios PyTorch time / C time (how many times faster C is) and C / PyTorch memory.
+With --baseline EXE (a previous build of caption, e.g. one made from an older commit in a
+worktree) the one-photo and batch runs are also timed with it, alternating in the same run,
+and the ratios printed: the before/after of a change on one machine.
 Beam 3, max length 20 (the defaults) throughout. --coretypes also times the C program with
 each given OpenBLAS kernel set forced through $CAPTION_BLAS_CORETYPE (e.g. Haswell,SkylakeX).
 Needs a built tree (meson compile -C BUILD) and python3-torch.
@@ -86,6 +90,7 @@ def main():
     ap.add_argument("--limit", type=int, default=1000, help="dev images for the batch test")
     ap.add_argument("--runs", type=int, default=5, help="single-photo runs (median)")
     ap.add_argument("--photo", default=os.path.join(ASSETS, "pets.jpg"))
+    ap.add_argument("--baseline", help="a previous caption binary to time in the same run")
     ap.add_argument("--coretypes", default="",
                     help="comma-separated OpenBLAS cores to also time the C program with")
     args = ap.parse_args()
@@ -133,6 +138,22 @@ def main():
         sys.stdout.flush()
     c_jobs = max(c_batch, key=lambda j: c_batch[j][0])
     c_rate, c_batch_rss, c_out = c_batch[c_jobs]
+    with open(list_file.name) as stdin:
+        t, unbatched_rss, out = run_rss([exe, "--model", args.model, "--quiet", "-j", str(c_jobs),
+                                         "--batch", "1", "-"], stdin=stdin)
+    unbatched_rate, unbatched_same = len(paths) / t, out == c_out
+    print("  C batch -j %d --batch 1: %.1f images/s, %.0f MB" % (c_jobs, unbatched_rate,
+                                                                unbatched_rss))
+    base = None
+    if args.baseline:
+        b_single, b_single_rss, _ = median_run([args.baseline, "--model", args.model, args.photo],
+                                               args.runs)
+        with open(list_file.name) as stdin:
+            t, b_rss, out = run_rss([args.baseline, "--model", args.model, "--quiet", "-"],
+                                    stdin=stdin)
+        base = (b_single, b_single_rss, len(paths) / t, b_rss, out == c_out)
+        print("  baseline: one photo %.3f s, batch %.1f images/s" % (b_single, len(paths) / t))
+    sys.stdout.flush()
     py_batch = {}
     for threads in sorted({1, cores}):
         t, rss, out = run_rss([PY, REFERENCE, "--model", args.model, "--threads", str(threads),
@@ -176,6 +197,21 @@ def main():
     print("| peak RSS, batch | %.0f MB | %.0f MB | %.1fx less |" % (
         c_batch_rss, py_batch_rss, py_batch_rss / c_batch_rss))
     print("| identical captions (batch) | %d / %d | | |" % (same, len(paths)))
+    print("| batch, one image at a time (-j %d --batch 1) | %.1f images/s (%.0f MB; the default "
+          "batch is **%.2fx** faster, captions %s) | | |" % (
+              c_jobs, unbatched_rate, unbatched_rss, c_rate / unbatched_rate,
+              "identical" if unbatched_same else "DIFFERENT"))
+    if base:
+        b_single, b_single_rss, b_rate, b_rss, b_same = base
+        print()
+        print("| against %s | before | now | now / before |" % args.baseline)
+        print("| --- | --- | --- | --- |")
+        print("| one photo, process start to caption (median of %d) | %.3f s | %.3f s | **%.2fx** faster |" % (
+            args.runs, b_single, c_single, b_single / c_single))
+        print("| batch, %d dev images, default options | %.1f images/s | %.1f images/s | **%.2fx** (captions %s) |" % (
+            len(paths), b_rate, c_rate, c_rate / b_rate, "identical" if b_same else "DIFFERENT"))
+        print("| peak RSS, one photo / batch | %.0f / %.0f MB | %.0f / %.0f MB | |" % (
+            b_single_rss, b_rss, c_single_rss, c_batch_rss))
     print("| one photo's caption | %s | %s | %s |" % (
         c_caption.strip(), py_caption.strip(),
         "same" if c_caption.strip() == py_caption.strip() else "DIFFERENT"))
