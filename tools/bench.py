@@ -201,6 +201,9 @@ def main():
           "batch is **%.2fx** faster, captions %s) | | |" % (
               c_jobs, unbatched_rate, unbatched_rss, c_rate / unbatched_rate,
               "identical" if unbatched_same else "DIFFERENT"))
+    print("| one photo's caption | %s | %s | %s |" % (
+        c_caption.strip(), py_caption.strip(),
+        "same" if c_caption.strip() == py_caption.strip() else "DIFFERENT"))
     if base:
         b_single, b_single_rss, b_rate, b_rss, b_same = base
         print()
@@ -212,9 +215,6 @@ def main():
             len(paths), b_rate, c_rate, c_rate / b_rate, "identical" if b_same else "DIFFERENT"))
         print("| peak RSS, one photo / batch | %.0f / %.0f MB | %.0f / %.0f MB | |" % (
             b_single_rss, b_rss, c_single_rss, c_batch_rss))
-    print("| one photo's caption | %s | %s | %s |" % (
-        c_caption.strip(), py_caption.strip(),
-        "same" if c_caption.strip() == py_caption.strip() else "DIFFERENT"))
     print()
     print("C per image, one BLAS thread (OpenBLAS core %s), median over %d images:" % (
         st["core"], int(f["images"])))
