@@ -186,6 +186,36 @@ static int parse_shard(const char *s, int *k, int *n)
     return 1;
 }
 
+/* The options that only make sense together (or not at all together), after getopt; one line
+ * on stderr for the first conflict. Returns 1 if they combine. */
+static int options_combine(const cli_options *opt, int n_operands)
+{
+    if (opt->resume && !opt->output) {
+        fprintf(stderr, "caption: --resume needs -o FILE\n");
+        return 0;
+    }
+    /* Only JSON nests a list of weights per word; a TSV/CSV cell or a text line would need a
+     * format of its own, and the window and the figure draw the attention themselves. */
+    if (opt->attention && (opt->format != FORMAT_JSONL || opt->view || opt->attention_png)) {
+        fprintf(stderr, "caption: --attention goes with --format jsonl (not with --view or "
+                        "--attention-png)\n");
+        return 0;
+    }
+    if ((opt->step >= 0 || opt->screenshot) && !opt->view) {
+        fprintf(stderr, "caption: --step and --screenshot go with --view\n");
+        return 0;
+    }
+    if (opt->view && opt->attention_png) {
+        fprintf(stderr, "caption: --view and --attention-png cannot be combined\n");
+        return 0;
+    }
+    if (opt->attention_png && n_operands != 1) {
+        fprintf(stderr, "caption: --attention-png takes exactly one IMAGE\n");
+        return 0;
+    }
+    return 1;
+}
+
 parse_result parse_options(int argc, char **argv, cli_options *opt)
 {
     memset(opt, 0, sizeof *opt);
@@ -247,29 +277,8 @@ parse_result parse_options(int argc, char **argv, cli_options *opt)
         usage(stderr);
         return PARSE_EXIT_USAGE;
     }
-    if (opt->resume && !opt->output) {
-        fprintf(stderr, "caption: --resume needs -o FILE\n");
+    if (!options_combine(opt, argc - optind))
         return PARSE_EXIT_USAGE;
-    }
-    /* Only JSON nests a list of weights per word; a TSV/CSV cell or a text line would need a
-     * format of its own, and the window and the figure draw the attention themselves. */
-    if (opt->attention && (opt->format != FORMAT_JSONL || opt->view || opt->attention_png)) {
-        fprintf(stderr, "caption: --attention goes with --format jsonl (not with --view or "
-                        "--attention-png)\n");
-        return PARSE_EXIT_USAGE;
-    }
-    if ((opt->step >= 0 || opt->screenshot) && !opt->view) {
-        fprintf(stderr, "caption: --step and --screenshot go with --view\n");
-        return PARSE_EXIT_USAGE;
-    }
-    if (opt->view && opt->attention_png) {
-        fprintf(stderr, "caption: --view and --attention-png cannot be combined\n");
-        return PARSE_EXIT_USAGE;
-    }
-    if (opt->attention_png && argc - optind != 1) {
-        fprintf(stderr, "caption: --attention-png takes exactly one IMAGE\n");
-        return PARSE_EXIT_USAGE;
-    }
     if (!opt->model_path)
         opt->model_path = default_model();
     opt->operands = argv + optind;
