@@ -47,7 +47,7 @@ try:
     import train_scst
     import average_checkpoints
     import train_grounding
-    from captioner import mosaic
+    from captioner import grounding, mosaic
 except ImportError as e:
     skip_or_fail(e)
 
@@ -410,10 +410,6 @@ class TrainRows(unittest.TestCase):
         self.assertEqual(trunk["dev"].shape, (1, 1))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class GroundingFineTune(unittest.TestCase):
     def test_tile_cell_weights_give_the_benchmark_masses(self):
         rng = np.random.default_rng(3)
@@ -451,14 +447,14 @@ class GroundingFineTune(unittest.TestCase):
         mask = torch.ones(1, 1, 3, dtype=torch.bool)
         tile_w = torch.tensor([[1.0, 1.0, 0, 0]])
         on_tile = torch.tensor([0.5, 0.5, 0, 0]).expand(1, 1, 3, L)
-        loss, mass = train_grounding.grounding_loss(on_tile, mask, tokens, tile_w, end)
+        loss, mass = grounding.grounding_loss(on_tile, mask, tokens, tile_w, end)
         self.assertAlmostEqual(float(loss), 0.0, places=6)
         self.assertAlmostEqual(float(mass), 1.0, places=6)
         # Uniform maps put half the mass on this two-cell tile; the <end> step (the third,
         # all off the tile) does not count.
         alphas = torch.full((1, 1, 3, L), 0.25)
         alphas[0, 0, 2] = torch.tensor([0, 0, 0.5, 0.5])
-        loss, mass = train_grounding.grounding_loss(alphas, mask, tokens, tile_w, end)
+        loss, mass = grounding.grounding_loss(alphas, mask, tokens, tile_w, end)
         self.assertAlmostEqual(float(loss), math.log(2), places=6)
         self.assertAlmostEqual(float(mass), 0.5, places=6)
 
@@ -476,4 +472,51 @@ class GroundingFineTune(unittest.TestCase):
         a = torch.zeros(2, 49, 6)
         a[0, cell_w[3] == 1, 0] = 3.0    # mosaic 0: salient cells all in tile 3
         a[1, cell_w[1] == 1, 0] = 3.0    # mosaic 1: in tile 1
-        self.assertEqual(train_grounding.attended_tiles(d, a, cell_w).tolist(), [3, 1])
+        self.assertEqual(grounding.attended_tiles(d, a, cell_w).tolist(), [3, 1])
+
+    def test_blind_init_ignores_the_photo_and_stays_blind(self):
+        torch.manual_seed(0)
+        d = dm.SoftAttentionDecoder(vocab_size=11, feature_dim=6, embed_dim=5, attention_dim=4,
+                                    hidden_dim=7, dropout=0.0, blind_init=True)
+        self.assertEqual(float(d.init_h.weight.abs().sum() + d.init_c.weight.abs().sum()), 0.0)
+        a = torch.randn(3, 5, 6)
+        h, c = d.init_state(a)
+        h2, c2 = d.init_state(torch.randn(3, 5, 6) * 10)
+        self.assertEqual(h.tolist(), h2.tolist())
+        self.assertEqual(c.tolist(), c2.tolist())
+        self.assertLess(float((h[0] - d.init_h.bias).abs().max()), TOL)
+        # A training step moves the biases, never the frozen weights (which the exported file
+        # keeps, as zeros: the C decoder then computes h_0 = b whatever the photo).
+        opt = torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=0.1)
+        tokens, lengths = dm.caption_tensors([[[1, 5, 6, 2]], [[1, 7, 2]], [[1, 4, 2]]])
+        logits, targets, _ = d(a, tokens, lengths)
+        b0 = d.init_h.bias.detach().clone()
+        F.cross_entropy(logits, targets).backward()
+        opt.step()
+        self.assertEqual(float(d.init_h.weight.abs().sum() + d.init_c.weight.abs().sum()), 0.0)
+        self.assertGreater(float((d.init_h.bias - b0).abs().max()), 0.0)
+        # The recipe's config builds it so (train_scst.py and export_model.py read it there).
+        cfg = dict(dim=8, dropout=0.5, blind_init=True)
+        self.assertTrue(dm.from_train_config(cfg, 11).blind_init)
+        self.assertFalse(dm.from_train_config(dict(cfg, blind_init=False), 11).blind_init)
+        self.assertFalse(dm.from_train_config(dict(dim=8, dropout=0.5), 11).blind_init)
+
+    def test_mosaic_batch_keeps_tiles_and_captions_together(self):
+        T = mosaic.TILE
+        tiles = np.stack([np.full((T, T, 3), 40 * k, dtype=np.uint8) for k in range(6)])
+        encoded = {m: [[[1, 10 + k + (100 if m else 0), 2]] for k in range(6)] for m in (False, True)}
+        x, tokens, lengths = grounding.mosaic_batch(tiles, encoded, 3, random.Random(5))
+        levels = [mobilenet_v2.preprocess(t)[0, 0, 0, 0] for t in tiles]
+        self.assertEqual(tuple(x.shape), (3, 3, 224, 224))
+        self.assertEqual(tuple(tokens.shape), (12, 1, 3))
+        for m in range(3):
+            for k in range(4):
+                r, c = divmod(k, 2)
+                # The tile's (uniform) pixel value names the photo; its caption's word must too.
+                value = float(x[m, 0, r * T + T // 2, c * T + T // 2])
+                photo = min(range(6), key=lambda j: abs(float(levels[j]) - value))
+                self.assertEqual(int(tokens[4 * m + k, 0, 1]) % 100, 10 + photo)
+
+
+if __name__ == "__main__":
+    unittest.main()

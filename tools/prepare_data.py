@@ -62,6 +62,8 @@ def extract_trunk(encoder, paths, flip=False, batch=50):
     for i in range(0, len(paths), batch):
         rgbs = [load_rgb(p) for p in paths[i:i + batch]]
         x = torch.cat([mobilenet_v2.preprocess(rgb[:, ::-1] if flip else rgb) for rgb in rgbs])
+        # Channels-last: PyTorch's CPU depthwise convolutions run about 2x faster in it.
+        x = x.contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             f = encoder.trunk(x)  # (B, C, 14, 14)
         out[i:i + len(x)] = f.numpy().astype(np.float16)
@@ -95,15 +97,21 @@ def main():
     print("vocabulary: %d words (min count %d)" % (len(vocab), args.min_count))
 
     encoder = mobilenet_v2.load_from_tflite(args.tflite, head_start=args.head_start)
+    encoder = encoder.to(memory_format=torch.channels_last)
     json.dump(dict(head_start=args.head_start), open(os.path.join(args.out, "trunk.json"), "w"))
     for split, flip in (("dev", False), ("train", False), ("train", True)):
         names = splits[split]
         path = os.path.join(args.out, "trunk_%s%s.npy" % (split, "_flip" if flip else ""))
+        names_path = os.path.join(args.out, "names_%s.json" % split)
+        if (os.path.exists(path) and os.path.exists(names_path)
+                and json.load(open(names_path)) == names):
+            print("%s: kept %s (its names file matches)" % (split, path))
+            continue  # a rerun after an interruption keeps the splits already extracted
         t0 = time.time()
         feats = extract_trunk(encoder, [os.path.join(args.data, "images", n) for n in names], flip)
         np.save(path + ".tmp.npy", feats)
         os.replace(path + ".tmp.npy", path)
-        json.dump(names, open(os.path.join(args.out, "names_%s.json" % split), "w"))
+        json.dump(names, open(names_path, "w"))
         print("%s%s: %d images in %.0f s -> %s" % (split, " (mirrored)" if flip else "",
                                                    len(names), time.time() - t0, path))
 

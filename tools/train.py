@@ -18,12 +18,20 @@ head (blocks 13-16 + Conv_1) is frozen for the first epochs (the decoder starts 
 gradients would only scramble the ImageNet features), then fine-tuned from --finetune-from on
 with its own, smaller learning rate.
 
+Grounding (--blind-init, --mosaics; models/README.md, "Grounding", has why and what it
+measured): with --blind-init the initial state h_0, c_0 is a learned constant that does not see
+the photo, so every word must come through the attention. With --mosaics M, each step also
+takes M 2x2 mosaics of four distinct train photos (captioner.grounding): the decoder describes
+the tile that its first step attends most, with that tile's captions (cross-entropy) plus
+--ground-weight times -log(alpha_t's mass on the tile) for every word.
+
 After every epoch: greedy-decoded dev captions scored with captioner.evaluate (BLEU-4, CIDEr-D),
 the weights in epoch_N.pt, and a full checkpoint last.pt (weights, optimizer, RNG states),
 which a rerun resumes from. best.pt is the epoch with the best dev CIDEr-D (selection on dev
 only; the test split is never read).
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -37,7 +45,9 @@ import torch.nn.functional as F
 
 from captioner import decoder as dm
 from captioner import evaluate, mobilenet_v2
-from captioner.paths import CACHE, TFLITE
+from captioner.grounding import attended_tiles, grounding_loss, mosaic_batch, tile_pixels
+from captioner.mosaic import tile_cell_weights
+from captioner.paths import CACHE, FLICKR8K, TFLITE
 from captioner.reference import greedy
 
 MIRROR = {"left": "right", "right": "left"}
@@ -62,22 +72,8 @@ def make_batch(trunk, trunk_mirrored, images, encoded, rng):
     decode lengths (N, K); each image is mirrored with probability 1/2."""
     mirrored = [rng.random() < 0.5 for _ in images]
     x = np.stack([(trunk_mirrored if m else trunk)[r] for r, m in zip(images, mirrored)])
-    tokens, lengths = caption_tensors([encoded[m][r] for r, m in zip(images, mirrored)])
+    tokens, lengths = dm.caption_tensors([encoded[m][r] for r, m in zip(images, mirrored)])
     return torch.from_numpy(x.astype(np.float32)), tokens, lengths
-
-
-def caption_tensors(caps):
-    """[K id lists] per image -> captions (N, K, T) = <start> w_1 .. w_n <end> <pad>.. and decode
-    lengths (N, K) (n + 1; 0 where an image has fewer than K captions)."""
-    K = max(len(c) for c in caps)
-    T = max(len(ids) for c in caps for ids in c)
-    tokens = torch.zeros(len(caps), K, T, dtype=torch.long)
-    lengths = torch.zeros(len(caps), K, dtype=torch.long)
-    for i, c in enumerate(caps):
-        for k, ids in enumerate(c):
-            tokens[i, k, :len(ids)] = torch.tensor(ids)
-            lengths[i, k] = len(ids) - 1
-    return tokens, lengths
 
 
 @torch.no_grad()
@@ -174,7 +170,7 @@ def models_from_checkpoint(ck):
 
 
 # Options a resumed run may change: where things are, how long, how many threads.
-RESUME_MAY_DIFFER = {"cache", "out", "tflite", "epochs", "threads"}
+RESUME_MAY_DIFFER = {"cache", "out", "tflite", "epochs", "threads", "data"}
 
 
 def check_same_run(last, saved, config, defaults):
@@ -237,6 +233,26 @@ def save_epoch(out, decoder, encoder, opt, rng, order, config, vocab, state, cid
     json.dump(state, open(os.path.join(out, "history.json"), "w"), indent=1)
 
 
+def mosaic_loss(encoder, trunk_cl, decoder, tiles, encoded, n_mosaics, cell_w, end, finetune,
+                rng):
+    """n_mosaics random mosaics of the train tiles, each captioned (teacher forcing) with the
+    captions of the tile that the decoder's first step attends most (captioner.grounding).
+    trunk_cl: a channels-last copy of the encoder, whose frozen trunk runs the mosaics (PyTorch's
+    CPU depthwise convolutions run about 2x faster so). Returns the mosaics' cross-entropy, the
+    grounding loss and the mean mass on the tile."""
+    x, tokens, lengths = mosaic_batch(tiles, encoded, n_mosaics, rng)
+    with torch.no_grad():
+        trunk = trunk_cl.trunk(x.contiguous(memory_format=torch.channels_last)).contiguous()
+    with torch.set_grad_enabled(finetune):
+        a = features(encoder, trunk)
+    k = attended_tiles(decoder, a, cell_w)
+    rows = torch.arange(n_mosaics) * 4 + k
+    tokens, lengths = tokens[rows], lengths[rows]
+    logits, targets, _, alphas, mask = decoder(a, tokens, lengths, return_alphas=True)
+    ground, mass = grounding_loss(alphas, mask, tokens, cell_w[k], end)
+    return F.cross_entropy(logits, targets), ground, mass
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=CACHE)
@@ -266,6 +282,14 @@ def main():
     ap.add_argument("--train-rows", default=None, metavar="START:END",
                     help="train on these rows of names_train.json only (Python slice bounds, "
                          "e.g. 0:5000); default all")
+    ap.add_argument("--blind-init", action="store_true",
+                    help="h_0, c_0 do not see the photo (W_init_h, W_init_c zero and frozen)")
+    ap.add_argument("--mosaics", type=int, default=0,
+                    help="2x2 mosaics of train photos per step, with the attention supervised "
+                         "onto the described tile (0 = none)")
+    ap.add_argument("--ground-weight", type=float, default=1.0,
+                    help="weight of -log(attention mass on the tile) on mosaic captions")
+    ap.add_argument("--data", default=FLICKR8K, help="Flickr8k, for the mosaics' tiles")
     add_run_options(ap)
     args = ap.parse_args()
     out = args.out or os.path.join(args.cache, "run_xe")
@@ -280,6 +304,10 @@ def main():
                                                   "train.py")
     encoded = {m: [[encode_caption(c, word_id, args.max_words, m) for c in captions["train"][n]]
                    for n in names["train"]] for m in (False, True)}
+    if args.mosaics:
+        every = json.load(open(os.path.join(args.cache, "names_train.json")))
+        rows = train_rows(args.train_rows, len(every))
+        tiles = tile_pixels(args.cache, every, args.data)[rows.start:rows.stop]
 
     # The trunk (by default blocks 0-12) is the same for both strides, so the cached trunk outputs
     # serve both. The cache says where it ends (prepare_data.py --head-start).
@@ -288,9 +316,14 @@ def main():
                                             head_start=head_start)
     for p in encoder.parameters():
         p.requires_grad_(False)
+    trunk_cl = copy.deepcopy(encoder).to(memory_format=torch.channels_last) if args.mosaics else None
     head_params = encoder.head_parameters()
     decoder = dm.from_train_config(vars(args), len(vocab))
-    opt = torch.optim.Adam([dict(params=decoder.parameters(), lr=args.lr),
+    side = mobilenet_v2.INPUT_SIZE // args.output_stride
+    cell_w = torch.from_numpy(tile_cell_weights(side, side)).float()   # (4, L)
+    end = word_id[dm.END]
+    opt = torch.optim.Adam([dict(params=[p for p in decoder.parameters() if p.requires_grad],
+                                 lr=args.lr),
                             dict(params=head_params, lr=args.encoder_lr)])
     config = dict(vars(args), vocab_size=len(vocab), head_start=head_start)
     order = list(range(len(names["train"])))
@@ -315,7 +348,7 @@ def main():
         t0 = time.time()
         rng.shuffle(order)
         nb = 2 if args.smoke else math.ceil(len(order) / args.batch)
-        tot = 0.0
+        tot, tot_mosaic, tot_mass = 0.0, 0.0, 0.0
         for b in range(nb):
             x, tokens, lengths = make_batch(trunk["train"], trunk["train_flip"],
                                                   order[b * args.batch:(b + 1) * args.batch],
@@ -326,22 +359,33 @@ def main():
             xent = F.cross_entropy(logits, targets, label_smoothing=args.label_smoothing)
             real = lengths > 0
             reg = args.att_lambda * ((1.0 - alpha_sum[real]) ** 2).mean()
+            loss = xent + reg
+            if args.mosaics:
+                mxent, ground, mass = mosaic_loss(encoder, trunk_cl, decoder, tiles, encoded,
+                                                  args.mosaics, cell_w, end, finetune, rng)
+                loss = loss + mxent + args.ground_weight * ground
+                tot_mosaic += float(mxent)
+                tot_mass += float(mass)
             opt.zero_grad()
-            (xent + reg).backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
             if finetune:
                 torch.nn.utils.clip_grad_norm_(head_params, 5.0)
             opt.step()
             tot += float(xent)
             if b % 50 == 0:
-                print("epoch %d batch %d/%d xent %.3f reg %.3f  %.0f s" % (
-                    epoch, b, nb, float(xent), float(reg), time.time() - t0), flush=True)
+                print("epoch %d batch %d/%d xent %.3f reg %.3f%s  %.0f s" % (
+                    epoch, b, nb, float(xent), float(reg),
+                    ", mosaics xent %.3f mass on the tile %.3f" % (float(mxent), float(mass))
+                    if args.mosaics else "", time.time() - t0), flush=True)
         minutes = (time.time() - t0) / 60
         scores, hyps = dev_scores(encoder, decoder, trunk["dev"], names["dev"], dev_refs, vocab)
         state["epoch"] = epoch
         state["history"].append(dict(epoch=epoch, train_xent=tot / nb, finetune=finetune,
                                      dev_bleu4_greedy=scores["BLEU-4"],
                                      dev_cider_d_greedy=scores["CIDEr-D"], minutes=minutes))
+        if args.mosaics:
+            state["history"][-1].update(mosaic_xent=tot_mosaic / nb, mosaic_mass=tot_mass / nb)
         print("epoch %d: train xent %.3f, dev greedy BLEU-4 %.4f CIDEr-D %.4f, %.1f min; e.g. '%s'" % (
             epoch, tot / nb, scores["BLEU-4"], scores["CIDEr-D"], minutes, hyps[names["dev"][0]]),
             flush=True)

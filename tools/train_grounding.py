@@ -50,9 +50,10 @@ import torch.nn.functional as F
 from captioner import decoder as dm
 from captioner import mobilenet_v2, model_file
 from captioner.image import load_rgb
-from captioner.mosaic import TILE, compose, tile_cell_weights
+from captioner.grounding import attended_tiles, grounding_loss, mosaic_batch, tile_pixels
+from captioner.mosaic import tile_cell_weights
 from captioner.paths import CACHE, FLICKR8K, TFLITE
-from train import caption_tensors, encode_caption, features, models_from_checkpoint
+from train import encode_caption, features, models_from_checkpoint
 
 TRAIN_CONFIG = dict(dim=512, attention_dim=None, dropout=0.5, embed_dropout=0.0,
                     output_stride=32, head_start=mobilenet_v2.HEAD_START)
@@ -88,22 +89,6 @@ def load_init(path, tflite):
     return torch.load(path)
 
 
-def tile_pixels(cache, names, data):
-    """(N, TILE, TILE, 3) uint8: the train photos squashed to a tile, as the benchmark's
-    mosaics squash the dev photos (load_rgb with size TILE); cached in CACHE/tiles_train.npy."""
-    path = os.path.join(cache, "tiles_train.npy")
-    if os.path.exists(path):
-        tiles = np.load(path)
-        if len(tiles) == len(names):
-            return tiles
-    t0 = time.time()
-    tiles = np.stack([load_rgb(os.path.join(data, "images", n), size=TILE) for n in names])
-    np.save(path + ".tmp.npy", tiles)
-    os.replace(path + ".tmp.npy", path)
-    print("tiles: %d photos in %.0f s -> %s" % (len(names), time.time() - t0, path), flush=True)
-    return tiles
-
-
 def photo_batch(paths, rows, encoded, rng):
     """Whole train photos (each mirrored with probability 1/2), decoded here rather than read
     from prepare_data.py's cache: this stage sees a few thousand photos, fewer than the cache
@@ -111,43 +96,7 @@ def photo_batch(paths, rows, encoded, rng):
     mirrored = [rng.random() < 0.5 for _ in rows]
     x = torch.cat([mobilenet_v2.preprocess(load_rgb(paths[r])[:, ::-1] if m else load_rgb(paths[r]))
                    for r, m in zip(rows, mirrored)])
-    return (x, *caption_tensors([encoded[m][r] for r, m in zip(rows, mirrored)]))
-
-
-def mosaic_batch(tiles, encoded, n_mosaics, rng):
-    """n_mosaics mosaics of 4 distinct random train photos, each tile mirrored with probability
-    1/2. Returns the mosaics' pixels (M, 3, 224, 224) preprocessed, and for the 4 M rows
-    (mosaic m, tile k at row 4 m + k) their captions (4M, 5, T) and decode lengths (4M, 5)."""
-    xs, caps = [], []
-    for _ in range(n_mosaics):
-        rows = rng.sample(range(len(tiles)), 4)
-        mirrored = [rng.random() < 0.5 for _ in rows]
-        xs.append(mobilenet_v2.preprocess(compose(
-            [tiles[r][:, ::-1] if m else tiles[r] for r, m in zip(rows, mirrored)])))
-        caps += [encoded[m][r] for r, m in zip(rows, mirrored)]
-    return (torch.cat(xs), *caption_tensors(caps))
-
-
-@torch.no_grad()
-def attended_tiles(decoder, a, cell_w):
-    """(M,) the tile of each mosaic that alpha_1, the first step's attention from h_0 of the
-    whole mosaic (the test-time start), weighs most. Training on that tile's captions teaches
-    the decoder to describe what it looks at: the tile is its own choice, not one it could not
-    know (the photo it will describe is not in h_0)."""
-    h, _ = decoder.init_state(a)
-    alpha, _, _ = decoder.attend(a, decoder.att_feature(a), h)
-    return (alpha @ cell_w.T).argmax(1)
-
-
-def grounding_loss(alphas, mask, tokens, tile_w, end):
-    """Mean over the real steps whose target is a word (not <end>) of -log(alpha_t's mass on
-    the row's tile). alphas (N, K, steps, L), mask (N, K, steps), tokens (N, K, T), tile_w
-    (N, L) the share of each cell in the row's tile."""
-    steps = alphas.shape[2]
-    targets = tokens[:, :, 1:steps + 1]
-    keep = mask & (targets != end)
-    mass = (alphas * tile_w[:, None, None, :]).sum(3)
-    return -(mass[keep].clamp_min(1e-6).log()).mean(), mass[keep].mean()
+    return (x, *dm.caption_tensors([encoded[m][r] for r, m in zip(rows, mirrored)]))
 
 
 def save(path, ck, args, decoder, encoder, minutes):

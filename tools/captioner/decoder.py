@@ -12,6 +12,10 @@ a (L x D), the previous word y_{t-1} and state (h_{t-1}, c_{t-1}):
   logits  = L_o (E y_{t-1} + L_h h_t + L_z z_t) + b_o                  (7), deep output layer
 
 h_0, c_0 = W_init_h mean_i(a_i) + b, W_init_c mean_i(a_i) + b (sec. 3.1.2, one linear layer each).
+With blind_init, W_init_h and W_init_c are zero and never train: h_0, c_0 are learned constants
+that do not see the photo, so every word's evidence must come through the attention (a decoder
+whose h_0 holds the whole photo's mean takes its words from there and its maps stay flat; the
+model card's "Grounding" section measures it). The file format and the C decoder are unchanged.
 The C decoder (src/decoder.c) mirrors this step; parameter names are the model file's names.
 """
 import torch
@@ -35,10 +39,25 @@ def masked_log_softmax(logits, tokens=SPECIAL_IDS):
     return F.log_softmax(logits, dim=-1) + mask
 
 
+def caption_tensors(caps):
+    """The teacher-forcing input of SoftAttentionDecoder.forward: [K id lists] per image -> captions (N, K, T) = <start> w_1 .. w_n <end> <pad>.. and decode
+    lengths (N, K) (n + 1; 0 where an image has fewer than K captions)."""
+    K = max(len(c) for c in caps)
+    T = max(len(ids) for c in caps for ids in c)
+    tokens = torch.zeros(len(caps), K, T, dtype=torch.long)
+    lengths = torch.zeros(len(caps), K, dtype=torch.long)
+    for i, c in enumerate(caps):
+        for k, ids in enumerate(c):
+            tokens[i, k, :len(ids)] = torch.tensor(ids)
+            lengths[i, k] = len(ids) - 1
+    return tokens, lengths
+
+
 class SoftAttentionDecoder(nn.Module):
     def __init__(self, vocab_size, feature_dim=1280, embed_dim=256, attention_dim=256,
-                 hidden_dim=256, dropout=0.5, embed_dropout=0.0):
+                 hidden_dim=256, dropout=0.5, embed_dropout=0.0, blind_init=False):
         super().__init__()
+        self.blind_init = blind_init
         self.vocab_size, self.feature_dim = vocab_size, feature_dim
         self.embed_dim, self.attention_dim, self.hidden_dim = embed_dim, attention_dim, hidden_dim
         self.embedding = nn.Embedding(vocab_size, embed_dim)       # E
@@ -48,6 +67,10 @@ class SoftAttentionDecoder(nn.Module):
         self.beta_gate = nn.Linear(hidden_dim, 1)                  # w_b, b_b
         self.init_h = nn.Linear(feature_dim, hidden_dim)
         self.init_c = nn.Linear(feature_dim, hidden_dim)
+        if blind_init:
+            for m in (self.init_h, self.init_c):
+                nn.init.zeros_(m.weight)
+                m.weight.requires_grad_(False)
         self.lstm = nn.LSTMCell(embed_dim + feature_dim, hidden_dim)  # gate order i, f, g, o
         self.out_hidden = nn.Linear(hidden_dim, embed_dim, bias=False)    # L_h
         self.out_context = nn.Linear(feature_dim, embed_dim, bias=False)  # L_z
@@ -128,8 +151,9 @@ class SoftAttentionDecoder(nn.Module):
 def from_train_config(cfg, vocab_size):
     """The decoder that a tools/train.py run builds, from its arguments as stored in a
     checkpoint's "config": sizes --dim, attention MLP --attention-dim (None: --dim), --dropout,
-    --embed-dropout (0 for runs from before the option)."""
+    --embed-dropout (0 for runs from before the option), --blind-init (False before it)."""
     return SoftAttentionDecoder(vocab_size, embed_dim=cfg["dim"],
                                 attention_dim=cfg.get("attention_dim") or cfg["dim"],
                                 hidden_dim=cfg["dim"], dropout=cfg["dropout"],
-                                embed_dropout=cfg.get("embed_dropout", 0.0))
+                                embed_dropout=cfg.get("embed_dropout", 0.0),
+                                blind_init=cfg.get("blind_init", False))
