@@ -517,6 +517,29 @@ class GroundingFineTune(unittest.TestCase):
                 photo = min(range(6), key=lambda j: abs(float(levels[j]) - value))
                 self.assertEqual(int(tokens[4 * m + k, 0, 1]) % 100, 10 + photo)
 
+    def test_word_from_context_rewards_a_map_on_the_word(self):
+        end = 2
+        head = torch.nn.Linear(2, 5, bias=False)
+        with torch.no_grad():
+            head.weight.zero_()
+            head.weight[3, 0] = head.weight[4, 1] = 10.0   # word 3 <- feature 0, word 4 <- 1
+        a = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])          # (N=1, L=2 cells, D=2)
+        tokens = torch.tensor([[[1, 3, 4, end]]])              # <start> w3 w4 <end>
+        mask = torch.ones(1, 1, 3, dtype=torch.bool)
+        right = torch.tensor([[[[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]]])   # w3 on cell 0, w4 on 1
+        flat = torch.full((1, 1, 3, 2), 0.5)
+        swapped = right[:, :, [1, 0, 2]]
+        losses = [float(grounding.context_word_loss(head, a, m, mask, tokens, end))
+                  for m in (right, flat, swapped)]
+        self.assertLess(losses[0], 1e-3)                       # each word's map holds its cell
+        self.assertAlmostEqual(losses[1], math.log(2 + 3 * math.exp(-5)), places=3)
+        self.assertGreater(losses[2], 9.0)
+        # The <end> step (the third) does not count: its map changes nothing.
+        other_end = right.clone()
+        other_end[0, 0, 2] = torch.tensor([1.0, 0.0])
+        self.assertEqual(float(grounding.context_word_loss(head, a, other_end, mask, tokens, end)),
+                         losses[0])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -30,6 +30,10 @@ Experimental: not in tools/train_all.sh. The runs made (models/README.md, "Groun
 sharper maps, but the pointing hit rate rose only with --blind-init (h_0 no longer sees the
 photo, so words must come through the attention), and every run cost dev CIDEr-D; the blind
 initial state is a decoder to train from the start, not a fine-tune.
+--word-from-context W adds, on every caption (photos and mosaics), W x the cross-entropy of
+each word predicted from its step's context vector alone by a linear head trained alongside
+(captioner.grounding.context_word_loss): a map that stays on the same blend for every word
+cannot name them apart. With --mosaics 0 a step is whole photos only.
 The doubly stochastic penalty (--att-lambda) applies to the whole photos' captions only.
 Adam (the attention MLP --attention-lr, the rest of the decoder --lr, the encoder head
 --encoder-lr), constant; gradients clipped at norm 5.
@@ -50,7 +54,8 @@ import torch.nn.functional as F
 from captioner import decoder as dm
 from captioner import mobilenet_v2, model_file
 from captioner.image import load_rgb
-from captioner.grounding import attended_tiles, grounding_loss, mosaic_batch, tile_pixels
+from captioner.grounding import (attended_tiles, context_word_loss, grounding_loss, mosaic_batch,
+                                 tile_pixels)
 from captioner.mosaic import tile_cell_weights
 from captioner.paths import CACHE, FLICKR8K, TFLITE
 from train import encode_caption, features, models_from_checkpoint
@@ -109,6 +114,28 @@ def save(path, ck, args, decoder, encoder, minutes):
                     vocab=ck["vocab"], state=state), path)
 
 
+def loss_step(opt, loss, dec_params, head_params):
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(dec_params, 5.0)
+    torch.nn.utils.clip_grad_norm_(head_params, 5.0)
+    opt.step()
+
+
+def report(step, steps, totals, t0, photos_only):
+    """Every 25 steps: the mean of the last steps' losses (totals, reset here)."""
+    if step % 25 != 24 and step != steps - 1:
+        return
+    m = totals / (25 if step % 25 == 24 else step % 25 + 1)
+    if photos_only:
+        print("step %d/%d: photos xent %.3f, word from the context %.3f, %.0f s"
+              % (step + 1, steps, m[0], m[1], time.time() - t0), flush=True)
+    else:
+        print("step %d/%d: photos xent %.3f, mosaics xent %.3f, ground %.3f (mass on the tile "
+              "%.3f), %.0f s" % (step + 1, steps, *m, time.time() - t0), flush=True)
+    totals[:] = 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,6 +161,10 @@ def main():
                     help="zero and freeze the initial state's weights (W_init_h, W_init_c; the "
                          "biases train), so h_0 and c_0 no longer see the photo and every word "
                          "must come through the attention; the file format is unchanged")
+    ap.add_argument("--word-from-context", type=float, default=0.0, metavar="W",
+                    help="add W x the cross-entropy of each word predicted from its step's "
+                         "context vector alone (a linear head trained with it; "
+                         "captioner.grounding.context_word_loss); 0 = off")
     ap.add_argument("--save-every", type=int, default=0,
                     help="also write OUT/step_N.pt every N steps")
     ap.add_argument("--att-lambda", type=float, default=0.0,
@@ -185,8 +216,12 @@ def main():
             p.requires_grad_(False)
         other = []
     dec_params = att_params + other
+    # The word-from-context head is new and trains only here: the attention MLP's rate.
+    word_head = torch.nn.Linear(decoder.feature_dim, len(vocab))
     groups = [dict(params=att_params, lr=args.attention_lr or args.lr),
-              dict(params=other, lr=args.lr), dict(params=head_params, lr=args.encoder_lr)]
+              dict(params=other, lr=args.lr), dict(params=head_params, lr=args.encoder_lr),
+              dict(params=list(word_head.parameters()) if args.word_from_context else [],
+                   lr=args.attention_lr or args.lr)]
     opt = torch.optim.Adam([g for g in groups if g["params"]])
     decoder.train()
     order = list(range(n_train))
@@ -197,13 +232,26 @@ def main():
     for step in range(args.steps):
         start = (step * args.images) % n_train
         x, tokens, lengths = photo_batch(paths, order[start:start + args.images], encoded, rng)
-        mx, mtok, mlen = mosaic_batch(tiles, encoded, args.mosaics, rng)
+        if args.mosaics:
+            mx, mtok, mlen = mosaic_batch(tiles, encoded, args.mosaics, rng)
+        else:
+            mx = x[:0]
         with torch.no_grad():
             trunk = encoder.trunk(torch.cat([x, mx]))
         photos = features(encoder, trunk[:len(x)])
-        logits, targets, alpha_sum = decoder(photos, tokens, lengths)
+        logits, targets, alpha_sum, alphas, mask = decoder(photos, tokens, lengths,
+                                                           return_alphas=True)
         xent = F.cross_entropy(logits, targets)
         reg = args.att_lambda * ((1.0 - alpha_sum[lengths > 0]) ** 2).mean()
+        loss = xent + reg
+        if args.word_from_context:
+            word = context_word_loss(word_head, photos, alphas, mask, tokens, end)
+            loss = loss + args.word_from_context * word
+        if not args.mosaics:
+            loss_step(opt, loss, dec_params, head_params)
+            totals += [float(xent), float(word) if args.word_from_context else 0.0, 0.0, 0.0]
+            report(step, args.steps, totals, t0, args.word_from_context)
+            continue
 
         a = features(encoder, trunk[len(x):])                          # (M, L, D)
         if args.mosaic_rows == "tiles":
@@ -218,20 +266,13 @@ def main():
                                                      return_alphas=True)
         mxent = F.cross_entropy(mlogits, mtargets)
         ground, mass = grounding_loss(alphas, mask, mtok, tile_w, end)
-
-        loss = xent + reg + mxent + args.ground_weight * ground
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(dec_params, 5.0)
-        torch.nn.utils.clip_grad_norm_(head_params, 5.0)
-        opt.step()
+        loss = loss + mxent + args.ground_weight * ground
+        if args.word_from_context:
+            loss = loss + args.word_from_context * context_word_loss(word_head, a, alphas, mask,
+                                                                     mtok, end)
+        loss_step(opt, loss, dec_params, head_params)
         totals += [float(xent), float(mxent), float(ground), float(mass)]
-        if step % 25 == 24 or step == args.steps - 1:
-            n = 25 if step % 25 == 24 else step % 25 + 1
-            m = totals / n
-            print("step %d/%d: photos xent %.3f, mosaics xent %.3f, ground %.3f (mass on the "
-                  "tile %.3f), %.0f s" % (step + 1, args.steps, *m, time.time() - t0), flush=True)
-            totals[:] = 0
+        report(step, args.steps, totals, t0, False)
         if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
             save(os.path.join(out, "step_%d.pt" % (step + 1)), ck, args, decoder, encoder,
                  (time.time() - t0) / 60)

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from captioner import decoder as dm
 from captioner import mobilenet_v2
@@ -69,3 +70,19 @@ def grounding_loss(alphas, mask, tokens, tile_w, end):
     keep = mask & (targets != end)
     mass = (alphas * tile_w[:, None, None, :]).sum(3)
     return -(mass[keep].clamp_min(1e-6).log()).mean(), mass[keep].mean()
+
+
+def context_word_loss(head, a, alphas, mask, tokens, end):
+    """Cross-entropy of each step's target word predicted from that step's context alone:
+    head(sum_i alpha_ti a_i), a linear layer (D -> V) trained with it. Only the attended
+    region can name the word, so a map that stays on the same blend of cells for "dog" and for
+    "grass" cannot score well: the loss asks each word's map to hold that word's evidence
+    (the reconstruction idea of Ma et al. 2020, "Learning to Generate Grounded Visual
+    Captions without Localization Supervision", with the word as what is rebuilt).
+    a (N, L, D), alphas (N, K, steps, L), mask (N, K, steps), tokens (N, K, T); steps whose
+    target is <end> do not count. Returns the mean loss over the counted steps."""
+    steps = alphas.shape[2]
+    targets = tokens[:, :, 1:steps + 1]
+    keep = mask & (targets != end)
+    context = torch.einsum("nksl,nld->nksd", alphas, a)[keep]          # (S, D)
+    return F.cross_entropy(head(context), targets[keep])
