@@ -247,32 +247,29 @@ def main():
         if args.word_from_context:
             word = context_word_loss(word_head, photos, alphas, mask, tokens, end)
             loss = loss + args.word_from_context * word
-        if not args.mosaics:
-            loss_step(opt, loss, dec_params, head_params)
-            totals += [float(xent), float(word) if args.word_from_context else 0.0, 0.0, 0.0]
-            report(step, args.steps, totals, t0, args.word_from_context)
-            continue
-
-        a = features(encoder, trunk[len(x):])                          # (M, L, D)
-        if args.mosaic_rows == "tiles":
-            a = a.repeat_interleave(4, dim=0)                          # (4M, L, D)
-            tile_w = cell_w.repeat(args.mosaics, 1)                    # (4M, L)
-            init_w = tile_w
+        if args.mosaics:
+            a = features(encoder, trunk[len(x):])                      # (M, L, D)
+            if args.mosaic_rows == "tiles":
+                a = a.repeat_interleave(4, dim=0)                      # (4M, L, D)
+                tile_w = cell_w.repeat(args.mosaics, 1)                # (4M, L)
+                init_w = tile_w
+            else:
+                k = attended_tiles(decoder, a, cell_w)
+                rows = torch.arange(args.mosaics) * 4 + k
+                mtok, mlen, tile_w, init_w = mtok[rows], mlen[rows], cell_w[k], None
+            mlogits, mtargets, _, alphas, mask = decoder(a, mtok, mlen, init_weights=init_w,
+                                                         return_alphas=True)
+            mxent = F.cross_entropy(mlogits, mtargets)
+            ground, mass = grounding_loss(alphas, mask, mtok, tile_w, end)
+            loss = loss + mxent + args.ground_weight * ground
+            if args.word_from_context:
+                loss = loss + args.word_from_context * context_word_loss(word_head, a, alphas,
+                                                                         mask, mtok, end)
+            totals += [float(xent), float(mxent), float(ground), float(mass)]
         else:
-            k = attended_tiles(decoder, a, cell_w)
-            rows = torch.arange(args.mosaics) * 4 + k
-            mtok, mlen, tile_w, init_w = mtok[rows], mlen[rows], cell_w[k], None
-        mlogits, mtargets, _, alphas, mask = decoder(a, mtok, mlen, init_weights=init_w,
-                                                     return_alphas=True)
-        mxent = F.cross_entropy(mlogits, mtargets)
-        ground, mass = grounding_loss(alphas, mask, mtok, tile_w, end)
-        loss = loss + mxent + args.ground_weight * ground
-        if args.word_from_context:
-            loss = loss + args.word_from_context * context_word_loss(word_head, a, alphas, mask,
-                                                                     mtok, end)
+            totals += [float(xent), float(word) if args.word_from_context else 0.0, 0.0, 0.0]
         loss_step(opt, loss, dec_params, head_params)
-        totals += [float(xent), float(mxent), float(ground), float(mass)]
-        report(step, args.steps, totals, t0, False)
+        report(step, args.steps, totals, t0, not args.mosaics)
         if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:
             save(os.path.join(out, "step_%d.pt" % (step + 1)), ck, args, decoder, encoder,
                  (time.time() - t0) / 60)
