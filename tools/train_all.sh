@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole training recipe of models/caption-flickr8k.bin (format version 2, with the tagger),
-# one command, about 81 minutes on 2 CPU cores (models/README.md has the measured times). Run it
+# one command, about 81 minutes on 2 CPU cores before the speed settings below (models/README.md
+# has the measured times; the settings halve a training step). Run it
 # in the background:
 #
 #   nohup tools/train_all.sh > cache/train_all.log 2>&1 &
