@@ -37,12 +37,11 @@ static cap_status check_options(const cap_options *options, cap_error *err)
 }
 
 /* What a batch holds besides the results: per image its decoder inputs and, with a tagger,
- * its class probabilities and constraint. The encoder's input and output are needed only
- * until the image's decoder inputs are made, so one of each serves the whole batch. */
+ * its class probabilities and constraint. */
 typedef struct batch_work {
     int n;
-    float *x;            /* [3][side][side] the encoder's input, one image at a time */
-    float *a;            /* [L][D] the feature map, one image at a time */
+    cap_image *sq;       /* [n] the images squashed to the encoder's input size */
+    float *a;            /* [n][L][D] the feature maps, until cap_decoder_begin_batch */
     cap_annotations *ann; /* [n] */
     float *h0, *c0;      /* [n][H] */
     float *probs;        /* [n][classes] or NULL */
@@ -54,38 +53,35 @@ static void batch_work_free(batch_work *w)
 {
     for (int i = 0; w->ann && i < w->n; i++)
         cap_annotations_free(&w->ann[i]);
+    for (int i = 0; w->sq && i < w->n; i++)
+        cap_image_free(&w->sq[i]);
+    free(w->sq);
     free(w->ann);
     free(w->h0);
     free(w->c0);
-    free(w->x);
     free(w->a);
     free(w->probs);
     free(w->con);
     free(w->forced_prob);
 }
 
-/* Image i -> 224x224 -> encoder (and tagger) -> its decoder inputs, probabilities and
- * constraint. */
-static cap_status encode_one(const cap_model *model, const cap_image *image,
-                             const cap_options *options, int tagged, batch_work *w, int i,
+/* Every image -> 224x224 -> the encoder (and tagger), all at once -> the feature maps w->a,
+ * then each image's probabilities and constraint. */
+static cap_status encode_all(const cap_model *model, int n, const cap_image *images,
+                             const cap_options *options, int tagged, batch_work *w,
                              cap_error *err)
 {
     const int side = model->config.input_size;
-    const size_t H = (size_t)model->config.hidden_dim;
-    float *probs = tagged ? w->probs + (size_t)i * model->n_classes : NULL;
-    cap_image sq = {0};
-    cap_status st = cap_image_resize(image, side, side, &sq, err);
-    if (st == CAP_OK) {
-        cap_encoder_input(&sq, w->x);
-        st = cap_encoder_forward_tagged(&model->encoder, tagged ? &model->tagger : NULL, w->x,
-                                        w->a, probs, NULL, err);
-    }
-    cap_image_free(&sq);
-    if (st == CAP_OK) {
-        st = cap_decoder_begin(model, w->a, &w->ann[i], w->h0 + i * H, w->c0 + i * H, err);
-        w->ann[i].a = NULL; /* read by cap_decoder_begin only; the next image reuses it */
-    }
-    if (st == CAP_OK && tagged) {
+    cap_status st = CAP_OK;
+    for (int i = 0; st == CAP_OK && i < n; i++)
+        st = cap_image_resize(&images[i], side, side, &w->sq[i], err);
+    if (st == CAP_OK)
+        st = cap_encoder_forward_images(&model->encoder, tagged ? &model->tagger : NULL, n,
+                                        w->sq, w->a, w->probs, NULL, err);
+    for (int i = 0; i < n; i++)
+        cap_image_free(&w->sq[i]);
+    for (int i = 0; st == CAP_OK && tagged && i < n; i++) {
+        float *probs = w->probs + (size_t)i * model->n_classes;
         cap_softmax(probs, model->n_classes);
         st = cap_forced_word(model, probs, options->tag_threshold, &w->con[i],
                              &w->forced_prob[i], err);
@@ -110,25 +106,30 @@ cap_status cap_caption_images(const cap_model *model, int n, const cap_image *im
     if (st != CAP_OK)
         return st;
 
-    const int side = model->config.input_size;
     const size_t LD = (size_t)model->config.grid_rows * model->config.grid_cols *
                       model->config.feature_dim,
                  H = (size_t)model->config.hidden_dim;
     const int tagged = options->max_tags > 0 && model->n_classes > 0;
     batch_work w = {.n = n};
-    w.x = malloc(sizeof(float) * 3 * (size_t)side * side);
-    w.a = malloc(sizeof(float) * LD);
+    w.sq = calloc((size_t)n, sizeof *w.sq);
+    w.a = malloc(sizeof(float) * LD * n);
     w.ann = calloc((size_t)n, sizeof *w.ann);
     w.h0 = malloc(sizeof(float) * H * n);
     w.c0 = malloc(sizeof(float) * H * n);
     w.con = calloc((size_t)n, sizeof *w.con);
     w.forced_prob = calloc((size_t)n, sizeof *w.forced_prob);
     w.probs = tagged ? malloc(sizeof(float) * (size_t)model->n_classes * n) : NULL;
-    if (!w.x || !w.a || !w.ann || !w.h0 || !w.c0 || !w.con || !w.forced_prob ||
+    if (!w.sq || !w.a || !w.ann || !w.h0 || !w.c0 || !w.con || !w.forced_prob ||
         (tagged && !w.probs))
         st = cap_fail(err, CAP_ERR_NOMEM, "out of memory");
-    for (int i = 0; st == CAP_OK && i < n; i++)
-        st = encode_one(model, &images[i], options, tagged, &w, i, err);
+    if (st == CAP_OK)
+        st = encode_all(model, n, images, options, tagged, &w, err);
+    if (st == CAP_OK) {
+        /* The decoder's per-image products for the whole batch at once (wider GEMMs). */
+        st = cap_decoder_begin_batch(model, n, w.a, w.ann, w.h0, w.c0, err);
+        for (int i = 0; i < n; i++)
+            w.ann[i].a = NULL; /* read by cap_decoder_begin_batch only */
+    }
     if (st == CAP_OK)
         st = cap_beam_search_batch(model, n, w.ann, w.h0, w.c0, options, w.con, out, err);
     for (int i = 0; st == CAP_OK && i < n; i++) {

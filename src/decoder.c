@@ -224,45 +224,86 @@ static void add_bias(float *Y, int n, int out, const float *b)
             Y[(size_t)r * out + j] += b[j];
 }
 
-cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations *ann, float *h0,
-                             float *c0, cap_error *err)
+/* Y_i = (X W^T + b)[rows of image i] for n images of L rows: one GEMM over the n L rows into
+ * scratch, then each image's block copied to Y[i]. */
+static void linear_images(const float *X, int n, int L, int in, const float *W, int ldw,
+                          int out, const float *b, float *scratch, float *const *Y)
+{
+    const size_t rows = (size_t)n * L;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, out, in, 1.0f, X, in, W, ldw,
+                0.0f, scratch, out);
+    if (b)
+        add_bias(scratch, (int)rows, out, b);
+    for (int i = 0; i < n; i++)
+        memcpy(Y[i], scratch + (size_t)i * L * out, sizeof(float) * (size_t)L * out);
+}
+
+cap_status cap_decoder_begin_batch(const cap_model *m, int n, const float *a, cap_annotations *ann,
+                                   float *h0, float *c0, cap_error *err)
 {
     const cap_model_config *cf = &m->config;
     const cap_decoder_weights *w = &m->decoder;
     const int L = cf->grid_rows * cf->grid_cols, D = cf->feature_dim, A = cf->attention_dim,
-              H = cf->hidden_dim;
-    ann->a = a;
-    ann->L = L;
-    ann->att_a = malloc(sizeof(float) * (size_t)L * A);
-    ann->ctx_gates = malloc(sizeof(float) * (size_t)L * 4 * H);
-    ann->ctx_out = malloc(sizeof(float) * (size_t)L * cf->embed_dim);
-    float *mean = calloc((size_t)D, sizeof(float));
-    if (!ann->att_a || !ann->ctx_gates || !ann->ctx_out || !mean) {
+              H = cf->hidden_dim, M = cf->embed_dim;
+    const size_t widest = (size_t)(4 * H > A ? (4 * H > M ? 4 * H : M) : (A > M ? A : M));
+    float *scratch = malloc(sizeof(float) * (size_t)n * L * widest);
+    float *mean = malloc(sizeof(float) * (size_t)D);
+    float **att_a = malloc(sizeof(float *) * (size_t)n * 3);
+    int ok = scratch && mean && att_a;
+    for (int i = 0; i < n; i++) {
+        ann[i].a = a + (size_t)i * L * D;
+        ann[i].L = L;
+        ann[i].att_a = malloc(sizeof(float) * (size_t)L * A);
+        ann[i].ctx_gates = malloc(sizeof(float) * (size_t)L * 4 * H);
+        ann[i].ctx_out = malloc(sizeof(float) * (size_t)L * M);
+        ok = ok && ann[i].att_a && ann[i].ctx_gates && ann[i].ctx_out;
+    }
+    if (!ok) {
+        for (int i = 0; i < n; i++)
+            cap_annotations_free(&ann[i]);
+        free(scratch);
         free(mean);
-        cap_annotations_free(ann);
+        free(att_a);
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory in decoder");
     }
-    const int M = cf->embed_dim;
-    linear(a, L, D, w->att_feature_w, A, ann->att_a, 0);
-    add_bias(ann->att_a, L, A, w->att_feature_b);
+    float **ctx_gates = att_a + n, **ctx_out = att_a + 2 * n;
+    for (int i = 0; i < n; i++) {
+        att_a[i] = ann[i].att_a;
+        ctx_gates[i] = ann[i].ctx_gates;
+        ctx_out[i] = ann[i].ctx_out;
+    }
+    linear_images(a, n, L, D, w->att_feature_w, D, A, w->att_feature_b, scratch, att_a);
     /* The LSTM's and the deep output's context weights applied to every a_i, once per image:
      * W_x[:, M:] z_t = beta_t sum_i alpha_ti (W_x[:, M:] a_i), likewise L_z z_t. Each step then
      * multiplies by the L alpha weights (49, or 196 on a 14x14 grid) instead of reading the
      * 4H x D and M x D matrices (6.5 MB) again, and z_t itself is never formed. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, 4 * H, D, 1.0f, a, D,
-                w->lstm_w_ih + M, M + D, 0.0f, ann->ctx_gates, 4 * H);
-    linear(a, L, D, w->out_context_w, M, ann->ctx_out, 0);
-    for (int i = 0; i < L; i++)
+    linear_images(a, n, L, D, w->lstm_w_ih + M, M + D, 4 * H, NULL, scratch, ctx_gates);
+    linear_images(a, n, L, D, w->out_context_w, D, M, NULL, scratch, ctx_out);
+    /* The initial state one image at a time: a single row takes the few-rows kernel whatever
+     * the batch, so h_0 and c_0 do not depend on it. */
+    for (int i = 0; i < n; i++) {
+        const float *ai = a + (size_t)i * L * D;
+        memset(mean, 0, sizeof(float) * (size_t)D);
+        for (int l = 0; l < L; l++)
+            for (int d = 0; d < D; d++)
+                mean[d] += ai[(size_t)l * D + d];
         for (int d = 0; d < D; d++)
-            mean[d] += a[(size_t)i * D + d];
-    for (int d = 0; d < D; d++)
-        mean[d] /= (float)L;
-    linear(mean, 1, D, w->init_h_w, H, h0, 0);
-    add_bias(h0, 1, H, w->init_h_b);
-    linear(mean, 1, D, w->init_c_w, H, c0, 0);
-    add_bias(c0, 1, H, w->init_c_b);
+            mean[d] /= (float)L;
+        linear(mean, 1, D, w->init_h_w, H, h0 + (size_t)i * H, 0);
+        add_bias(h0 + (size_t)i * H, 1, H, w->init_h_b);
+        linear(mean, 1, D, w->init_c_w, H, c0 + (size_t)i * H, 0);
+        add_bias(c0 + (size_t)i * H, 1, H, w->init_c_b);
+    }
+    free(scratch);
     free(mean);
+    free(att_a);
     return CAP_OK;
+}
+
+cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations *ann, float *h0,
+                             float *c0, cap_error *err)
+{
+    return cap_decoder_begin_batch(m, 1, a, ann, h0, c0, err);
 }
 
 void cap_annotations_free(cap_annotations *ann)

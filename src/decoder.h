@@ -34,6 +34,14 @@ typedef struct cap_decoder_step_buf {
  * each, caller-allocated): h0 = W_init_h mean_i(a_i) + b. Errors: CAP_ERR_NOMEM. */
 cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations *ann, float *h0,
                              float *c0, cap_error *err);
+/* cap_decoder_begin for n images at once: a [n][L][D] (image i's map at a + i L D), ann[n],
+ * h0 and c0 [n][H]. The three products over the annotation vectors (W_a a_i, W_x[:, M:] a_i,
+ * L_z a_i: 0.39 GFLOP a 7x7 image) run as one GEMM of n L rows each, so the weights are read
+ * once per batch and the GEMMs are wider. Their rounding can differ from n = 1 by the BLAS
+ * kernel's blocking (within float rounding; docs/speed.md). On error every ann[i] is freed.
+ * Errors: CAP_ERR_NOMEM. */
+cap_status cap_decoder_begin_batch(const cap_model *m, int n, const float *a, cap_annotations *ann,
+                                   float *h0, float *c0, cap_error *err);
 void cap_annotations_free(cap_annotations *ann);
 
 /* Allocate step buffers for up to max_beams rows. Errors: CAP_ERR_NOMEM. */

@@ -24,9 +24,13 @@
 #define MAX_EXPANSION (96 * 112 * 112)
 #define MAX_DEPTHWISE (144 * 56 * 56)
 
+/* Activations of n images: data [c][n][h][w], channel-major with the n images' planes of a
+ * channel side by side, so that a 1x1 convolution over the whole batch is still one GEMM
+ * (n h w columns wide) and a depthwise layer still reads one kernel per run of planes. For
+ * n = 1 it is plain CHW. */
 typedef struct tensor3 {
     float *data;
-    int c, h, w;
+    int c, n, h, w;
 } tensor3;
 
 static inline float relu6(float v)
@@ -70,10 +74,11 @@ static void bias_act(float *y, const float *b, int c, int hw, int act, const flo
 /* y = act(W x + b) (+ residual r, same shape as y, when not NULL) for a 1x1 convolution. */
 static void pointwise(const cap_conv *cv, const tensor3 *x, tensor3 *y, int act, const float *r)
 {
-    const int hw = x->h * x->w;
+    const int hw = x->n * x->h * x->w;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, hw, cv->cin, 1.0f, cv->w,
                 cv->cin, x->data, hw, 0.0f, y->data, hw);
     y->c = cv->cout;
+    y->n = x->n;
     y->h = x->h;
     y->w = x->w;
     bias_act(y->data, cv->b, y->c, hw, act, r);
@@ -98,7 +103,7 @@ static void dequantize_rows(const cap_conv *cv, int row0, int n, int k, float *o
 static void pointwise_quantized(const cap_conv *cv, const tensor3 *x, tensor3 *y, int act,
                                 const float *r, float *scratch)
 {
-    const int hw = x->h * x->w;
+    const int hw = x->n * x->h * x->w;
     for (int r0 = 0; r0 < cv->cout; r0 += QUANT_ROWS) {
         const int n = cv->cout - r0 < QUANT_ROWS ? cv->cout - r0 : QUANT_ROWS;
         dequantize_rows(cv, r0, n, cv->cin, scratch);
@@ -106,6 +111,7 @@ static void pointwise_quantized(const cap_conv *cv, const tensor3 *x, tensor3 *y
                     cv->cin, x->data, hw, 0.0f, y->data + (size_t)r0 * hw, hw);
     }
     y->c = cv->cout;
+    y->n = x->n;
     y->h = x->h;
     y->w = x->w;
     bias_act(y->data, cv->b, y->c, hw, act, r);
@@ -180,21 +186,36 @@ static void depthwise_channel(const float *in, int h, int w, int s, int pt, int 
             out[(size_t)oy * ow + ox] = relu6(bias + acc[(size_t)oy * wp + ox]);
 }
 
-void cap_depthwise3x3(const float *x, const float *x_bias, int c, int h, int w, int stride,
-                      const float *k, const float *b, float *y)
+/* cap_depthwise3x3 on c * n planes [c][n][h][w] (n images, tensor3's layout): plane p uses
+ * channel p / n's kernel, bias and x_bias. */
+static void depthwise3x3_planes(const float *x, const float *x_bias, int c, int n, int h, int w,
+                                int stride, const float *k, const float *b, float *y)
 {
     const int s = stride, oh = same_out(h, s), ow = same_out(w, s);
     const int pt = same_pad_before(h, 3, s), pl = same_pad_before(w, 3, s);
     float *pad = malloc(sizeof(float) * (4 * (size_t)(oh + 3) * (ow + 2) + (size_t)oh * (ow + 2)));
     if (!pad) { /* a few hundred KB at most; fall back to the plain loop */
-        cap_depthwise3x3_naive(x, x_bias, c, h, w, stride, k, b, y);
+        for (int i = 0; i < n; i++)
+            for (int ch = 0; ch < c; ch++) {
+                const size_t p = (size_t)ch * n + i;
+                cap_depthwise3x3_naive(x + p * h * w, x_bias ? x_bias + ch : NULL, 1, h, w,
+                                       stride, k + 9 * ch, b + ch, y + p * oh * ow);
+            }
         return;
     }
     float *acc = pad + 4 * (size_t)(oh + 3) * (ow + 2);
-    for (int ch = 0; ch < c; ch++)
-        depthwise_channel(x + (size_t)ch * h * w, h, w, s, pt, pl, k + 9 * ch, b[ch],
-                          x_bias ? x_bias + ch : NULL, pad, acc, y + (size_t)ch * oh * ow, oh, ow);
+    for (size_t p = 0; p < (size_t)c * n; p++) {
+        const size_t ch = p / (size_t)n;
+        depthwise_channel(x + p * h * w, h, w, s, pt, pl, k + 9 * ch, b[ch],
+                          x_bias ? x_bias + ch : NULL, pad, acc, y + p * oh * ow, oh, ow);
+    }
     free(pad);
+}
+
+void cap_depthwise3x3(const float *x, const float *x_bias, int c, int h, int w, int stride,
+                      const float *k, const float *b, float *y)
+{
+    depthwise3x3_planes(x, x_bias, c, 1, h, w, stride, k, b, y);
 }
 
 void cap_depthwise3x3_naive(const float *x, const float *x_bias, int c, int h, int w, int stride,
@@ -272,16 +293,24 @@ void cap_depthwise3x3_dilated(const float *x, const float *x_bias, int c, int h,
                         k + 9 * ch, b[ch], y + (size_t)ch * h * w);
 }
 
-/* 3x3 depthwise convolution + ReLU6, SAME padding; x_bias: see cap_depthwise3x3. A dilated
- * layer has stride 1 (bind_encoder), so its output keeps the input's size. */
-static void depthwise(const cap_conv *cv, const tensor3 *x, const float *x_bias, tensor3 *y)
+/* 3x3 depthwise convolution + ReLU6, SAME padding, on every image of x. A dilated layer has
+ * stride 1 (bind_encoder), so its output keeps the input's size. */
+static void depthwise(const cap_conv *cv, const tensor3 *x, tensor3 *y)
 {
-    if (cv->dilation > 1)
-        cap_depthwise3x3_dilated(x->data, x_bias, x->c, x->h, x->w, cv->dilation, cv->w, cv->b,
-                                 y->data);
-    else
-        cap_depthwise3x3(x->data, x_bias, x->c, x->h, x->w, cv->stride, cv->w, cv->b, y->data);
+    if (cv->dilation > 1) {
+        const size_t plane = (size_t)x->h * x->w;
+        for (int ch = 0; ch < x->c; ch++)
+            for (int i = 0; i < x->n; i++) {
+                const size_t p = (size_t)ch * x->n + i;
+                dilated_channel(x->data + p * plane, NULL, x->h, x->w, cv->dilation,
+                                cv->w + 9 * ch, cv->b[ch], y->data + p * plane);
+            }
+    } else {
+        depthwise3x3_planes(x->data, NULL, x->c, x->n, x->h, x->w, cv->stride, cv->w, cv->b,
+                            y->data);
+    }
     y->c = x->c;
+    y->n = x->n;
     y->h = same_out(x->h, cv->stride);
     y->w = same_out(x->w, cv->stride);
 }
@@ -321,6 +350,7 @@ static void conv3x3(const cap_conv *cv, const tensor3 *x, float *cols, tensor3 *
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, hw, K, 1.0f, cv->w, K, cols,
                 hw, 0.0f, y->data, hw);
     y->c = cv->cout;
+    y->n = 1;
     y->h = oh;
     y->w = ow;
     bias_act(y->data, cv->b, y->c, hw, 1, NULL);
@@ -345,18 +375,6 @@ static void tick(cap_encoder_profile *prof, int k, double flops, double *t0)
     *t0 = t;
 }
 
-cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, float *a,
-                               cap_error *err)
-{
-    return cap_encoder_forward_tagged(w, NULL, x, a, NULL, NULL, err);
-}
-
-cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const float *x, float *a,
-                                        cap_encoder_profile *prof, cap_error *err)
-{
-    return cap_encoder_forward_tagged(w, NULL, x, a, NULL, prof, err);
-}
-
 /* A 1x1 convolution with float32 or quantized weights (scratch: see pointwise_quantized). */
 static void pointwise_any(const cap_conv *cv, const tensor3 *x, tensor3 *y, int act,
                           const float *r, float *scratch)
@@ -371,38 +389,39 @@ static void pointwise_any(const cap_conv *cv, const tensor3 *x, tensor3 *y, int 
 static void depthwise_any(const cap_conv *cv, const tensor3 *x, tensor3 *y, float *scratch)
 {
     if (!cv->wq) {
-        depthwise(cv, x, NULL, y);
+        depthwise(cv, x, y);
         return;
     }
     cap_conv plain = *cv;
     dequantize_rows(cv, 0, cv->cout, 9, scratch);
     plain.w = scratch;
     plain.wq = NULL;
-    depthwise(&plain, x, NULL, y);
+    depthwise(&plain, x, y);
 }
 
-/* Run blocks[first .. end - 1] on *cur, which must live in buf[0]; the four rotating buffers
- * are block input, expansion, depthwise output, block output. On return *cur (the last
- * block's output) is again in buf[0]. scratch: for quantized weights (pointwise_quantized),
- * NULL when there are none. */
+/* Run blocks[first .. end - 1] on *cur (all its images), which must live in buf[0]; the four
+ * rotating buffers are block input, expansion, depthwise output, block output. On return
+ * *cur (the last block's output) is again in buf[0]. scratch: for quantized weights
+ * (pointwise_quantized), NULL when there are none. */
 static void run_blocks(const cap_block *blocks, int first, int end, float *buf[4], tensor3 *cur,
                        float *scratch, cap_encoder_profile *prof, double *t0)
 {
     for (int b = first; b < end; b++) {
         const cap_block *blk = &blocks[b];
-        tensor3 exp = *cur, dw = {buf[2], 0, 0, 0}, out = {buf[3], 0, 0, 0};
+        tensor3 exp = *cur, dw = {buf[2], 0, 0, 0, 0}, out = {buf[3], 0, 0, 0, 0};
+        const double cells = (double)cur->n * cur->h * cur->w;
         if (blk->expand.w || blk->expand.wq) {
             exp.data = buf[1];
             /* (Fusing this bias + ReLU6 into the depthwise layer's read, cap_depthwise3x3's
              * x_bias, measured slower per encoder pass, so it stays a separate step.) */
             pointwise_any(&blk->expand, cur, &exp, 1, NULL, scratch);
-            tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur->c * cur->h * cur->w, t0);
+            tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur->c * cells, t0);
         }
         depthwise_any(&blk->depthwise, &exp, &dw, scratch);
-        tick(prof, CAP_STAGE_DEPTHWISE, 2.0 * 9 * dw.c * dw.h * dw.w, t0);
+        tick(prof, CAP_STAGE_DEPTHWISE, 2.0 * 9 * dw.c * dw.n * dw.h * dw.w, t0);
         /* The linear bottleneck, with the block input added in the same pass as the bias. */
         pointwise_any(&blk->project, &dw, &out, 0, blk->residual ? cur->data : NULL, scratch);
-        tick(prof, CAP_STAGE_POINTWISE, 2.0 * out.c * dw.c * dw.h * dw.w, t0);
+        tick(prof, CAP_STAGE_POINTWISE, 2.0 * out.c * dw.c * dw.n * dw.h * dw.w, t0);
         /* The block output becomes the next input: swap buffers 0 and 3. */
         float *t = buf[0];
         buf[0] = buf[3];
@@ -411,61 +430,87 @@ static void run_blocks(const cap_block *blocks, int first, int end, float *buf[4
     }
 }
 
-/* Floats one tagger activation buffer needs for a trunk of c x h x w: the largest expansion
- * or block output on the way (the maps only shrink), and conv1's output. */
-static size_t tagger_activation_size(const cap_tagger_weights *tg, int c, int h, int w)
+static size_t max_size(size_t a, size_t b)
 {
-    size_t need = (size_t)c * h * w;
-    for (int b = tg->head_start; b < CAP_ENCODER_BLOCKS; b++) {
-        const cap_block *blk = &tg->blocks[b];
-        const size_t hidden = (size_t)blk->depthwise.cout;
-        need = hidden * h * w > need ? hidden * h * w : need;
-        h = same_out(h, blk->depthwise.stride);
-        w = same_out(w, blk->depthwise.stride);
-        need = (size_t)blk->project.cout * h * w > need ? (size_t)blk->project.cout * h * w : need;
-    }
-    const size_t feat = (size_t)tg->conv1.cout * h * w;
-    return feat > need ? feat : need;
+    return a > b ? a : b;
 }
 
-/* The tagger branch on the trunk output: its blocks, conv1 + ReLU6, the global average pool
- * and the classifier: logits [n_classes] (tools/captioner/tagger.py, Tagger.forward). */
+/* Floats per image that run_blocks' four buffers need for blocks[first .. end - 1] on an
+ * input of c x h x w, followed by `last` (a 1x1 convolution writing into buffer 1) and
+ * `pooled` floats in buffer 2: need[0] and need[3] the block inputs and outputs, need[1] the
+ * expansions and last's output, need[2] the depthwise outputs. */
+static void block_buffer_sizes(const cap_block *blocks, int first, int end, int c, int h, int w,
+                               const cap_conv *last, size_t pooled, size_t need[4])
+{
+    size_t io = (size_t)c * h * w, expansion = 0, depthwise_out = pooled;
+    for (int b = first; b < end; b++) {
+        const cap_block *blk = &blocks[b];
+        const size_t hidden = (size_t)blk->depthwise.cout;
+        expansion = max_size(expansion, hidden * h * w);
+        h = same_out(h, blk->depthwise.stride);
+        w = same_out(w, blk->depthwise.stride);
+        depthwise_out = max_size(depthwise_out, hidden * h * w);
+        io = max_size(io, (size_t)blk->project.cout * h * w);
+    }
+    expansion = max_size(expansion, (size_t)last->cout * h * w);
+    need[0] = need[3] = io;
+    need[1] = expansion;
+    need[2] = depthwise_out;
+}
+
+/* The tagger branch on the trunk output (all its images): its blocks, conv1 + ReLU6, the
+ * global average pool and the classifier: logits [n][n_classes] (tools/captioner/tagger.py,
+ * Tagger.forward). */
 static cap_status tagger_forward(const cap_tagger_weights *tg, const tensor3 *trunk, float *logits,
                                  cap_encoder_profile *prof, double *t0, cap_error *err)
 {
-    const size_t n = tagger_activation_size(tg, trunk->c, trunk->h, trunk->w);
+    const int n = trunk->n, classes = tg->classifier.cout;
+    size_t need[4];
+    block_buffer_sizes(tg->blocks, tg->head_start, CAP_ENCODER_BLOCKS, trunk->c, trunk->h,
+                       trunk->w, &tg->conv1, (size_t)tg->conv1.cout, need);
+    need[0] = need[3] = max_size(need[0], (size_t)classes); /* the classifier's output */
+    const size_t total = (size_t)n * (need[0] + need[1] + need[2] + need[3]);
     const size_t n_scratch = (size_t)QUANT_ROWS * QUANT_MAX_K;
-    float *mem = malloc(sizeof(float) * (4 * n + n_scratch));
+    float *mem = malloc(sizeof(float) * (total + n_scratch));
     if (!mem)
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for tagger activations");
-    float *buf[4] = {mem, mem + n, mem + 2 * n, mem + 3 * n}, *scratch = mem + 4 * n;
-    memcpy(buf[0], trunk->data, sizeof(float) * (size_t)trunk->c * trunk->h * trunk->w);
-    tensor3 cur = {buf[0], trunk->c, trunk->h, trunk->w};
+    float *buf[4], *next = mem;
+    for (int k = 0; k < 4; k++) {
+        buf[k] = next;
+        next += (size_t)n * need[k];
+    }
+    float *scratch = next;
+    memcpy(buf[0], trunk->data, sizeof(float) * (size_t)trunk->c * n * trunk->h * trunk->w);
+    tensor3 cur = {buf[0], trunk->c, n, trunk->h, trunk->w};
     run_blocks(tg->blocks, tg->head_start, CAP_ENCODER_BLOCKS, buf, &cur, scratch, prof, t0);
-    tensor3 feat = {buf[1], 0, 0, 0};
+    tensor3 feat = {buf[1], 0, 0, 0, 0};
     pointwise_any(&tg->conv1, &cur, &feat, 1, NULL, scratch);
-    tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.h * cur.w, t0);
-    /* The global average pool, then the classifier: a 1x1 convolution on a 1x1 map. */
+    tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.n * cur.h * cur.w, t0);
+    /* The global average pool per image, then the classifier: a 1x1 convolution on n 1x1
+     * maps, out [classes][n], transposed into logits [n][classes]. */
     const int hw = feat.h * feat.w;
-    tensor3 pooled = {buf[2], feat.c, 1, 1}, out = {logits, 0, 0, 0};
-    for (int ch = 0; ch < feat.c; ch++) {
+    tensor3 pooled = {buf[2], feat.c, n, 1, 1}, out = {buf[3], 0, 0, 0, 0};
+    for (size_t p = 0; p < (size_t)feat.c * n; p++) {
         float sum = 0.0f;
         for (int i = 0; i < hw; i++)
-            sum += feat.data[(size_t)ch * hw + i];
-        pooled.data[ch] = sum / (float)hw;
+            sum += feat.data[p * hw + i];
+        pooled.data[p] = sum / (float)hw;
     }
     pointwise_any(&tg->classifier, &pooled, &out, 0, NULL, scratch);
-    tick(prof, CAP_STAGE_POINTWISE, 2.0 * tg->classifier.cout * tg->classifier.cin, t0);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < classes; k++)
+            logits[(size_t)i * classes + k] = out.data[(size_t)k * n + i];
+    tick(prof, CAP_STAGE_POINTWISE, 2.0 * classes * tg->classifier.cin * n, t0);
     free(mem);
     return CAP_OK;
 }
 
-/* The encoder's activations, 9.8 MB touched once per image, from malloc (so that, from the
- * second image on, glibc hands back the same, already mapped memory: its mmap threshold
- * rises after the first free) and, within it, the 2 MB-aligned part marked for huge pages
- * where the kernel offers them (transparent huge pages on madvise): the first image takes
- * a few page faults instead of about 2,400, which on a virtual machine cost more than the
- * zeroing. *raw gets the pointer to free. */
+/* The encoder's activations, touched once per batch, from malloc (so that, from the second
+ * batch on, glibc hands back the same, already mapped memory: its mmap threshold rises after
+ * the first free) and, within it, the 2 MB-aligned part marked for huge pages where the
+ * kernel offers them (transparent huge pages on madvise): the first image takes a few page
+ * faults instead of about 2,400, which on a virtual machine cost more than the zeroing. *raw
+ * gets the pointer to free. */
 #define HUGE_PAGE ((size_t)2 << 20)
 static float *scratch_alloc(size_t bytes, void **raw)
 {
@@ -480,28 +525,100 @@ static float *scratch_alloc(size_t bytes, void **raw)
     return (float *)aligned;
 }
 
-cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_tagger_weights *tg,
-                                      const float *x, float *a, float *tag_logits,
-                                      cap_encoder_profile *prof, cap_error *err)
+/* The batched part of the encoder starts at the first block whose input map has at most this
+ * many cells (14x14): there a 1x1 convolution of one image is a GEMM only 196 or 49 columns
+ * wide, too narrow for the BLAS kernel's blocking; the larger maps before it are wide enough
+ * alone, and batching them would multiply their 9.8 MB of activations by the batch. */
+#define BATCH_MAX_CELLS 196
+
+/* Where the encoder's input comes from: n images (224x224, converted by cap_encoder_input) or
+ * n float tensors [n][3][224][224]. */
+typedef struct encoder_source {
+    const cap_image *images;
+    const float *x;
+} encoder_source;
+
+/* conv0 and blocks[0 .. end - 1] on image i of src; on return *cur (in buf[0]) holds the
+ * output. buf: the per-image buffers; buf[2] holds the input on the way (conv0 reads it while
+ * writing its im2col into buf[1] and its output into buf[0]). */
+static void encode_trunk(const cap_encoder_weights *w, const encoder_source *src, int i, int end,
+                         float *buf[4], tensor3 *cur, cap_encoder_profile *prof, double *t0)
+{
+    const size_t in_size = (size_t)3 * CAP_ENCODER_INPUT * CAP_ENCODER_INPUT;
+    tensor3 in = {buf[2], 3, 1, CAP_ENCODER_INPUT, CAP_ENCODER_INPUT};
+    if (src->images)
+        cap_encoder_input(&src->images[i], in.data);
+    else
+        in.data = (float *)src->x + i * in_size;
+    *cur = (tensor3){buf[0], 0, 0, 0, 0};
+    conv3x3(&w->conv0, &in, buf[1], cur);
+    tick(prof, CAP_STAGE_CONV0, 2.0 * cur->c * cur->h * cur->w * 27, t0);
+    run_blocks(w->blocks, 0, end, buf, cur, NULL, prof, t0);
+}
+
+/* The first block of the batched part: see BATCH_MAX_CELLS. */
+static int batch_start(const cap_encoder_weights *w)
+{
+    int h = same_out(CAP_ENCODER_INPUT, w->conv0.stride), first = 0;
+    while (first < CAP_ENCODER_BLOCKS && h * h > BATCH_MAX_CELLS)
+        h = same_out(h, w->blocks[first++].depthwise.stride);
+    return first;
+}
+
+static cap_status encode(const cap_encoder_weights *w, const cap_tagger_weights *tg, int n,
+                         const encoder_source *src, float *a, float *tag_logits,
+                         cap_encoder_profile *prof, cap_error *err)
 {
     const int tagged = tg && tg->head_start > 0 && tag_logits;
-    void *raw;
-    float *mem = scratch_alloc(sizeof(float) *
-                               ((size_t)2 * MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE), &raw);
-    if (!mem)
-        return cap_fail(err, CAP_ERR_NOMEM, "out of memory for encoder activations");
-    double t0 = prof ? clock_seconds() : 0.0;
-    float *buf[4] = {mem, mem + MAX_BLOCK_IO, mem + MAX_BLOCK_IO + MAX_EXPANSION,
-                     mem + MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE};
-    tensor3 in = {(float *)x, 3, CAP_ENCODER_INPUT, CAP_ENCODER_INPUT};
-    tensor3 cur = {buf[0], 0, 0, 0};
-    conv3x3(&w->conv0, &in, buf[1], &cur);
-    tick(prof, CAP_STAGE_CONV0, 2.0 * cur.c * cur.h * cur.w * 27, &t0);
-
     /* The trunk (conv0 and the blocks before the tagger's) is shared: the tagger branches off
      * at its first block, with the pretrained weights the captioner fine-tuned away. */
     const int split = tagged ? tg->head_start : CAP_ENCODER_BLOCKS;
-    run_blocks(w->blocks, 0, split, buf, &cur, NULL, prof, &t0);
+    const int first = batch_start(w) < split ? batch_start(w) : split;
+
+    /* One image at a time up to block `first`, in the per-image buffers (9.8 MB); then all n
+     * at once, in batch buffers laid over the per-image ones where they fit (they are free by
+     * then), except the batch's input, which fills image by image beside them. */
+    const size_t per_image[4] = {MAX_BLOCK_IO, MAX_EXPANSION, MAX_DEPTHWISE, MAX_BLOCK_IO};
+    const size_t per_image_total = 2 * (size_t)MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE;
+    int h = same_out(CAP_ENCODER_INPUT, w->conv0.stride);
+    for (int b = 0; b < first; b++)
+        h = same_out(h, w->blocks[b].depthwise.stride);
+    const int c = first == 0 ? w->conv0.cout : w->blocks[first - 1].project.cout;
+    size_t need[4];
+    block_buffer_sizes(w->blocks, first, CAP_ENCODER_BLOCKS, c, h, h, &w->conv1, 0, need);
+    const size_t batch_in = n > 1 ? (size_t)n * need[0] : 0;
+    const size_t batch_rest = (size_t)n * (need[1] + need[2] + need[3]);
+    void *raw;
+    float *mem = scratch_alloc(sizeof(float) * (max_size(per_image_total, batch_rest) + batch_in),
+                               &raw);
+    if (!mem)
+        return cap_fail(err, CAP_ERR_NOMEM, "out of memory for encoder activations");
+    double t0 = prof ? clock_seconds() : 0.0;
+    float *buf[4], *next = mem;
+    for (int k = 0; k < 4; k++) {
+        buf[k] = next;
+        next += per_image[k];
+    }
+    float *batch_buf[4] = {mem + max_size(per_image_total, batch_rest), mem, mem + n * need[1],
+                           mem + n * (need[1] + need[2])};
+    tensor3 cur;
+    for (int i = 0; i < n; i++) {
+        encode_trunk(w, src, i, first, buf, &cur, prof, &t0);
+        if (n == 1) { /* the per-image buffers serve: no copy, the same layout */
+            batch_buf[0] = buf[0];
+            batch_buf[1] = buf[1];
+            batch_buf[2] = buf[2];
+            batch_buf[3] = buf[3];
+            break;
+        }
+        const size_t plane = (size_t)cur.h * cur.w;
+        for (int ch = 0; ch < cur.c; ch++)
+            memcpy(batch_buf[0] + ((size_t)ch * n + i) * plane, cur.data + ch * plane,
+                   sizeof(float) * plane);
+    }
+    cur.data = batch_buf[0];
+    cur.n = n;
+    run_blocks(w->blocks, first, split, batch_buf, &cur, NULL, prof, &t0);
     if (tagged) {
         cap_status st = tagger_forward(tg, &cur, tag_logits, prof, &t0, err);
         if (st != CAP_OK) {
@@ -509,18 +626,48 @@ cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_ta
             return st;
         }
     }
-    run_blocks(w->blocks, split, CAP_ENCODER_BLOCKS, buf, &cur, NULL, prof, &t0);
+    run_blocks(w->blocks, split, CAP_ENCODER_BLOCKS, batch_buf, &cur, NULL, prof, &t0);
 
-    tensor3 feat = {buf[1], 0, 0, 0};
+    tensor3 feat = {batch_buf[1], 0, 0, 0, 0};
     pointwise(&w->conv1, &cur, &feat, 1, NULL);
-    tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.h * cur.w, &t0);
-    /* CHW -> a [L][D], writing a's rows in order: writing column by column (stride D floats,
-     * 5 KB) was about 4x slower on the 14x14 map. */
-    const int L = feat.h * feat.w;
-    for (int i = 0; i < L; i++)
-        for (int d = 0; d < feat.c; d++)
-            a[(size_t)i * feat.c + d] = feat.data[(size_t)d * L + i];
+    tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.n * cur.h * cur.w, &t0);
+    /* [D][n][L] -> a [n][L][D], writing a's rows in order: writing column by column (stride D
+     * floats, 5 KB) was about 4x slower on the 14x14 map. */
+    const size_t L = (size_t)feat.h * feat.w, D = (size_t)feat.c;
+    for (int i = 0; i < n; i++)
+        for (size_t l = 0; l < L; l++)
+            for (size_t d = 0; d < D; d++)
+                a[((size_t)i * L + l) * D + d] = feat.data[(d * n + i) * L + l];
     free(raw);
     tick(prof, CAP_STAGE_OTHER, 0.0, &t0);
     return CAP_OK;
+}
+
+cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, float *a,
+                               cap_error *err)
+{
+    return cap_encoder_forward_tagged(w, NULL, x, a, NULL, NULL, err);
+}
+
+cap_status cap_encoder_forward_profiled(const cap_encoder_weights *w, const float *x, float *a,
+                                        cap_encoder_profile *prof, cap_error *err)
+{
+    return cap_encoder_forward_tagged(w, NULL, x, a, NULL, prof, err);
+}
+
+cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_tagger_weights *tg,
+                                      const float *x, float *a, float *tag_logits,
+                                      cap_encoder_profile *prof, cap_error *err)
+{
+    const encoder_source src = {NULL, x};
+    return encode(w, tg, 1, &src, a, tag_logits, prof, err);
+}
+
+cap_status cap_encoder_forward_images(const cap_encoder_weights *w, const cap_tagger_weights *tg,
+                                      int n, const cap_image *images224, float *a,
+                                      float *tag_logits, cap_encoder_profile *prof,
+                                      cap_error *err)
+{
+    const encoder_source src = {images224, NULL};
+    return encode(w, tg, n, &src, a, tag_logits, prof, err);
 }

@@ -12,10 +12,12 @@
  *   enc_gflop, enc_pointwise_gflop, enc_depthwise_gflop   FLOPs of one forward pass (x 1e9)
  *   sgemm1024_gflops                best of 5 square 1024^3 sgemm
  *   sgemm_encoder_gflops            the encoder's own 1x1-convolution GEMM shapes, best of 5
- * With --batch B (B >= 1), the beam search runs as cap_caption_images does, B images in
- * lockstep (cap_beam_search_batch), and decoder_ms is its time per image: the median over
- * the batches of the batch's time / B (the images cycled through to fill REPEAT * IMAGES
- * rounded up to whole batches); `batch B` is printed.
+ * With --batch B (B >= 1), the encoder and the beam search run as cap_caption_images does,
+ * B images at once (cap_encoder_forward_images, cap_decoder_begin_batch,
+ * cap_beam_search_batch), and encoder_ms, its stages and decoder_ms are times per image: the
+ * medians over the batches of the batch's time / B (the images cycled through to fill
+ * REPEAT * IMAGES rounded up to whole batches); `batch B` is printed, and the FLOP counts and
+ * sgemm1024_gflops as above.
  */
 #include "beam.h"
 #include "caption.h"
@@ -103,42 +105,54 @@ static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
     return flops / best / 1e9;
 }
 
-/* --batch: encoder per image, then the beam search of `batch` images in lockstep. */
+/* --batch: the encoder over `batch` images at once (cap_encoder_forward_images), then the
+ * decoder's inputs and the beam search of the batch in lockstep, as cap_caption_images. */
 static int bench_batch(const cap_model *m, const cap_options *opt, int batch, int repeat,
                        int n_img, char **paths)
 {
     const size_t LD = (size_t)m->config.grid_rows * m->config.grid_cols * 1280,
                  H = (size_t)m->config.hidden_dim;
     const int n_batches = (repeat * n_img + batch - 1) / batch;
-    float *x = malloc(sizeof(float) * 3 * 224 * 224), *a = malloc(sizeof(float) * LD * batch);
-    float *tag_logits = malloc(sizeof(float) * (size_t)(m->n_classes > 0 ? m->n_classes : 1));
+    const size_t n_classes = (size_t)(m->n_classes > 0 ? m->n_classes : 1);
+    float *a = malloc(sizeof(float) * LD * batch);
+    float *tag_logits = malloc(sizeof(float) * n_classes * batch);
+    cap_image *sq = calloc((size_t)batch, sizeof *sq);
     cap_annotations *ann = calloc((size_t)batch, sizeof *ann);
     float *h0 = malloc(sizeof(float) * H * batch), *c0 = malloc(sizeof(float) * H * batch);
     cap_result *res = calloc((size_t)batch, sizeof *res);
-    double *t_enc = calloc((size_t)n_batches * batch, sizeof(double));
+    double *t_enc = calloc((size_t)n_batches, sizeof(double));
     double *t_dec = calloc((size_t)n_batches, sizeof(double));
+    double *t_stage[CAP_STAGES];
+    for (int s = 0; s < CAP_STAGES; s++)
+        t_stage[s] = calloc((size_t)n_batches, sizeof(double));
+    cap_encoder_profile prof = {0};
     cap_error err = {0};
     for (int g = 0, k = 0; g < n_batches; g++) {
         for (int j = 0; j < batch; j++, k++) {
-            cap_image img = {0}, sq = {0};
+            cap_image img = {0};
             if (cap_image_load_file(paths[k % n_img], &img, &err) != CAP_OK) {
                 fprintf(stderr, "bench_stages: %s: %s\n", paths[k % n_img], err.message);
                 return 1;
             }
-            cap_image_resize(&img, 224, 224, &sq, &err);
-            const double t0 = clock_seconds();
-            cap_encoder_input(&sq, x);
-            cap_encoder_forward_tagged(&m->encoder, &m->tagger, x, a + LD * j, tag_logits, NULL,
-                                       &err);
-            t_enc[k] = clock_seconds() - t0;
+            cap_image_resize(&img, 224, 224, &sq[j], &err);
             cap_image_free(&img);
-            cap_image_free(&sq);
         }
-        /* The decoder: each image's inputs (cap_decoder_begin), then the lockstep search. */
-        const double t0 = clock_seconds();
+        memset(&prof, 0, sizeof prof);
+        double t0 = clock_seconds();
+        if (cap_encoder_forward_images(&m->encoder, &m->tagger, batch, sq, a, tag_logits, &prof,
+                                       &err) != CAP_OK) {
+            fprintf(stderr, "bench_stages: %s\n", err.message);
+            return 1;
+        }
+        t_enc[g] = (clock_seconds() - t0) / batch;
+        for (int s = 0; s < CAP_STAGES; s++)
+            t_stage[s][g] = prof.seconds[s] / batch;
         for (int j = 0; j < batch; j++)
-            cap_decoder_begin(m, a + LD * j, &ann[j], h0 + H * j, c0 + H * j, &err);
-        if (cap_beam_search_batch(m, batch, ann, h0, c0, opt, NULL, res, &err) != CAP_OK) {
+            cap_image_free(&sq[j]);
+        /* The decoder: the batch's inputs (cap_decoder_begin_batch), then the lockstep search. */
+        t0 = clock_seconds();
+        if (cap_decoder_begin_batch(m, batch, a, ann, h0, c0, &err) != CAP_OK ||
+            cap_beam_search_batch(m, batch, ann, h0, c0, opt, NULL, res, &err) != CAP_OK) {
             fprintf(stderr, "bench_stages: %s\n", err.message);
             return 1;
         }
@@ -150,9 +164,22 @@ static int bench_batch(const cap_model *m, const cap_options *opt, int batch, in
     }
     printf("core %s\nbatch %d\nimages %d\nrepeat %d\n", openblas_get_corename(), batch, n_img,
            repeat);
-    printf("encoder_ms %.3f\n", 1e3 * median(t_enc, n_batches * batch));
+    printf("encoder_ms %.3f\n", 1e3 * median(t_enc, n_batches));
     printf("decoder_ms %.3f\n", 1e3 * median(t_dec, n_batches));
-    free(x), free(a), free(tag_logits), free(ann), free(h0), free(c0), free(res), free(t_enc), free(t_dec);
+    static const char *names[CAP_STAGES] = {"enc_conv0_ms", "enc_pointwise_ms",
+                                            "enc_depthwise_ms", "enc_other_ms"};
+    double total = 0.0;
+    for (int s = 0; s < CAP_STAGES; s++) {
+        printf("%s %.3f\n", names[s], 1e3 * median(t_stage[s], n_batches));
+        total += prof.flops[s];
+        free(t_stage[s]);
+    }
+    printf("enc_gflop %.4f\n", total / batch / 1e9);
+    printf("enc_pointwise_gflop %.4f\n", prof.flops[CAP_STAGE_POINTWISE] / batch / 1e9);
+    printf("enc_depthwise_gflop %.4f\n", prof.flops[CAP_STAGE_DEPTHWISE] / batch / 1e9);
+    printf("sgemm1024_gflops %.2f\n", sgemm_rate(1024, 1024, 1024, 5));
+    free(a), free(tag_logits), free(sq), free(ann), free(h0), free(c0), free(res), free(t_enc);
+    free(t_dec);
     return 0;
 }
 

@@ -1,7 +1,12 @@
 /* test_caption_batch.c - cap_caption_images (a lockstep batch) against cap_caption_image on
  * each image alone: for every image, the same n-best list (tokens, finished), the same tags
- * and forced word, and the same logprob, word probabilities, alpha_t and beta_t bit for bit
- * (the batch's claim in include/caption.h; the floats' largest difference is printed too).
+ * (classes, in order) and forced word, and the same floats within float rounding: word
+ * probabilities, alpha_t, beta_t, tag and forced-word probabilities within TOL_PROB, the
+ * caption's logprob (a sum of up to max_len log-probabilities) within TOL_LOGPROB (the batch's
+ * claim in include/caption.h; the largest difference is printed). A batch runs the encoder's
+ * late layers and the decoder's per-image products as GEMMs over all its images, whose BLAS
+ * kernel may round otherwise than on one image's narrower GEMMs: with OpenBLAS's Haswell
+ * kernels the floats differ by up to about 1e-5 here, with its AVX-512 kernels by 0.
  * Batches: all images at once, and in another order in batches of 5 holding one image twice;
  * options: the defaults, beam 5 with a low tag threshold (many constrained searches, 10 rows
  * each), greedy without tags, and max_len 4 (captions cut short). Then the argument checks.
@@ -23,6 +28,10 @@ static const char *const fixture_names[] = {"phone_pets_o6.jpg", "jpeg_ycck.jpg"
                                             "jpeg_exif_o8_long.jpg"};
 enum { N_ASSETS = 5, N_FIXTURES = 7, N_IMAGES = N_ASSETS + N_FIXTURES };
 
+/* Ten times the largest difference seen with either kernel set (9.5e-6, a logprob). */
+#define TOL_PROB 1e-4f
+#define TOL_LOGPROB 1e-3f
+
 static float max_diff(const float *a, const float *b, size_t n)
 {
     float d = 0.0f;
@@ -34,21 +43,22 @@ static float max_diff(const float *a, const float *b, size_t n)
 /* The largest float difference seen, for the log. */
 static float worst;
 
-/* Does the batch's result b equal the single-image result s exactly? */
+/* Does the batch's result b equal the single-image result s (its floats within rounding)? */
 static void compare(const cap_result *s, const cap_result *b, const char *what, int image)
 {
     CHECK(b->n_captions == s->n_captions, "%s image %d: %d captions, alone %d", what, image,
           b->n_captions, s->n_captions);
     CHECK(b->grid_rows == s->grid_rows && b->grid_cols == s->grid_cols, "%s image %d: grid",
           what, image);
-    CHECK(b->forced_word == s->forced_word && b->forced_prob == s->forced_prob,
+    CHECK(b->forced_word == s->forced_word &&
+              fabsf(b->forced_prob - s->forced_prob) <= TOL_PROB,
           "%s image %d: forced word %d (p %g), alone %d (p %g)", what, image, b->forced_word,
           (double)b->forced_prob, s->forced_word, (double)s->forced_prob);
     CHECK(b->n_tags == s->n_tags, "%s image %d: %d tags, alone %d", what, image, b->n_tags,
           s->n_tags);
     for (int k = 0; k < b->n_tags && k < s->n_tags; k++)
         CHECK(b->tags[k].class_index == s->tags[k].class_index &&
-                  b->tags[k].prob == s->tags[k].prob,
+                  fabsf(b->tags[k].prob - s->tags[k].prob) <= TOL_PROB,
               "%s image %d: tag %d", what, image, k);
     const size_t L = (size_t)s->grid_rows * s->grid_cols;
     for (int c = 0; c < b->n_captions && c < s->n_captions; c++) {
@@ -59,13 +69,14 @@ static void compare(const cap_result *s, const cap_result *b, const char *what, 
         if (!same_tokens)
             continue;
         const size_t n = (size_t)y->n_tokens;
-        float d = fabsf(x->logprob - y->logprob);
-        d = fmaxf(d, max_diff(x->word_prob, y->word_prob, n));
+        const float dl = fabsf(x->logprob - y->logprob);
+        float d = max_diff(x->word_prob, y->word_prob, n);
         d = fmaxf(d, max_diff(x->alpha, y->alpha, n * L));
         d = fmaxf(d, max_diff(x->beta, y->beta, n));
-        worst = fmaxf(worst, d);
-        CHECK(d == 0.0f, "%s image %d caption %d: floats differ by up to %g", what, image, c,
-              (double)d);
+        worst = fmaxf(worst, fmaxf(d, dl));
+        CHECK(d <= TOL_PROB && dl <= TOL_LOGPROB,
+              "%s image %d caption %d: probabilities differ by up to %g, logprob by %g", what,
+              image, c, (double)d, (double)dl);
     }
 }
 
