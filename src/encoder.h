@@ -20,7 +20,8 @@ void cap_encoder_input(const cap_image *image224, float *x);
  * (L = 196) for stride 16 (cap_model_config.grid_rows/grid_cols give S). Exactly PyTorch's
  * feature.flatten(2).transpose(1, 2).
  * Convolutions use TensorFlow 'SAME' padding (extra row/column at the bottom/right), ReLU6 as
- * in Sandler et al. 2018; pointwise convolutions are one sgemm each (OpenBLAS).
+ * in Sandler et al. 2018; the activations are pixel-major (HWC), so each pointwise
+ * convolution is one sgemm (OpenBLAS) and the last one writes a directly.
  * Errors: CAP_ERR_NOMEM (scratch buffers, about 10 MB).
  */
 cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, float *a,
@@ -69,29 +70,20 @@ cap_status cap_encoder_forward_images(const cap_encoder_weights *w, const cap_ta
                                       cap_error *err);
 
 /*
- * Depthwise 3x3 convolution + bias + ReLU6 with TF 'SAME' padding on x [c][h][w] (CHW),
- * stride 1 or 2, weights k [c][3][3], bias b [c]; writes y [c][ceil(h/s)][ceil(w/s)].
- * When x_bias [c] is not NULL the input is read as ReLU6(x + x_bias[channel]) (the previous
- * 1x1 convolution's bias and activation, fused; the padding stays 0).
- * cap_depthwise3x3 is the fast kernel (padded planes, no bounds checks in its loops, SIMD);
+ * Depthwise 3x3 convolution + bias + ReLU6 on x [h][w][c] (HWC, pixel-major, the encoder's
+ * layout), stride 1 or 2, dilation d >= 1 (taps d pixels apart; only with stride 1 in the
+ * encoder: its last stage at output stride 16), weights k [c][3][3] (PyTorch's layout),
+ * bias b [c]; writes y [ceil(h/s)][ceil(w/s)][c]:
+ *   y[oy][ox][ch] = ReLU6(b[ch] + sum_{ky,kx} k[ch][ky][kx] x[oy s + ky d - pt][ox s + kx d - pl][ch])
+ * with x = 0 outside the image and TF 'SAME' padding for the effective kernel 2d + 1
+ * (pt = floor(total / 2), total = (ceil(h/s) - 1) s + 2d + 1 - h; likewise pl).
+ * cap_depthwise3x3 is the fast kernel (16 channels at a time in vector registers, a
+ * branch-free path for the pixels whose taps are all inside the image);
  * cap_depthwise3x3_naive the plain loop it is tested against (tests/test_kernels.c).
  */
-void cap_depthwise3x3(const float *x, const float *x_bias, int c, int h, int w, int stride,
+void cap_depthwise3x3(const float *x, int h, int w, int c, int stride, int dilation,
                       const float *k, const float *b, float *y);
-void cap_depthwise3x3_naive(const float *x, const float *x_bias, int c, int h, int w, int stride,
+void cap_depthwise3x3_naive(const float *x, int h, int w, int c, int stride, int dilation,
                             const float *k, const float *b, float *y);
-
-/*
- * Dilated depthwise 3x3 convolution + bias + ReLU6, stride 1, on x [c][h][w] (CHW), weights
- * k [c][3][3], bias b [c]; writes y [c][h][w]:
- *   y[ch][oy][ox] = ReLU6(b[ch] + sum_{ky,kx} k[ch][ky][kx] * x[ch][oy + d(ky-1)][ox + d(kx-1)])
- * with d = dilation >= 1 and x = 0 outside the image. That is TF 'SAME' padding for the
- * effective kernel 2d + 1 at stride 1: d rows/columns of zeros on every side (2 for the
- * encoder's dilation 2, the last stage at output stride 16). x_bias as in cap_depthwise3x3.
- * A plain loop (the maps it serves are 14x14), tested against an independent definition in
- * tests/test_kernels.c.
- */
-void cap_depthwise3x3_dilated(const float *x, const float *x_bias, int c, int h, int w,
-                              int dilation, const float *k, const float *b, float *y);
 
 #endif

@@ -1,13 +1,14 @@
 /* test_kernels.c - the encoder's and decoder's fast kernels against their plain reference loops
- * on random inputs. Depthwise 3x3 (tolerance 1e-5 * (1 + |ref|)): every size from 1x1 to
- * 17x17 (odd and even, so both TF 'SAME' padding cases and every border case), strides 1 and
- * 2, with and without the fused input bias + ReLU6, plus the encoder's real 112/56/28/14/7
- * shapes. Inputs span [-8, 8] so ReLU6 clamps at both ends.
- * The fast kernels may sum in another order and use FMA. The dilated depthwise 3x3 (output
- * stride 16) against a definition written here, independently of src/encoder.c: explicit
- * zero padding of d on every side, then the taps (tolerance 1e-5 * (1 + |ref|)), every size
- * from 1x1 to 13x13 and the encoder's 14x14, dilations 1 to 3, with and without the input
- * bias. Then the decoder's tanh approximation, attention energies and few-rows GEMM. */
+ * on random inputs. Depthwise 3x3 on pixel-major (HWC) maps (tolerance 1e-5 * (1 + |ref|)):
+ * every size from 1x1 to 17x17 (odd and even, so both TF 'SAME' padding cases and every
+ * border case), strides 1 and 2, 3, 19 and 32 channels (the kernel's scalar path, one vector
+ * of 16 plus 3, two vectors), plus the encoder's real 112/56/28/14/7 shapes. Inputs span
+ * [-8, 8] so ReLU6 clamps at both ends. The fast kernel may sum in another order and use FMA.
+ * The dilated depthwise 3x3 (output stride 16) against a definition written here,
+ * independently of src/encoder.c: explicit zero padding of d on every side, then the taps
+ * (tolerance 1e-5 * (1 + |ref|)), every size from 1x1 to 13x13 and the encoder's 14x14,
+ * dilations 1 to 3. Then the decoder's tanh approximation, attention energies and few-rows
+ * GEMM. */
 #include "decoder.h"
 #include "encoder.h"
 
@@ -25,7 +26,7 @@ static float frand(void) /* uniform in [-1, 1) */
     return (float)((rng >> 40) * (1.0 / 8388608.0)) * 2.0f - 1.0f;
 }
 
-static int check_depthwise(int c, int h, int w, int s, int with_x_bias)
+static int check_depthwise(int c, int h, int w, int s, int d)
 {
     const int oh = (h + s - 1) / s, ow = (w + s - 1) / s;
     float *x = malloc(sizeof(float) * c * h * w), *k = malloc(sizeof(float) * c * 9),
@@ -37,17 +38,13 @@ static int check_depthwise(int c, int h, int w, int s, int with_x_bias)
         k[i] = frand();
     for (int i = 0; i < c; i++)
         b[i] = frand();
-    float *xb = malloc(sizeof(float) * c);
-    for (int i = 0; i < c; i++)
-        xb[i] = 2.0f * frand();
-    cap_depthwise3x3(x, with_x_bias ? xb : NULL, c, h, w, s, k, b, y);
-    cap_depthwise3x3_naive(x, with_x_bias ? xb : NULL, c, h, w, s, k, b, ref);
-    free(xb);
+    cap_depthwise3x3(x, h, w, c, s, d, k, b, y);
+    cap_depthwise3x3_naive(x, h, w, c, s, d, k, b, ref);
     int bad = 0;
     for (int i = 0; i < c * oh * ow && !bad; i++)
         if (!(fabsf(y[i] - ref[i]) <= 1e-5f * (1.0f + fabsf(ref[i])))) {
-            printf("FAIL depthwise c=%d h=%d w=%d stride=%d x_bias=%d at %d: %g != %g\n", c, h,
-                   w, s, with_x_bias, i, y[i], ref[i]);
+            printf("FAIL depthwise c=%d h=%d w=%d stride=%d dilation=%d at %d: %g != %g\n", c,
+                   h, w, s, d, i, y[i], ref[i]);
             bad = 1;
         }
     free(x), free(k), free(b), free(y), free(ref);
@@ -59,20 +56,18 @@ static float relu6f(float v)
     return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
 }
 
-/* The dilated depthwise 3x3 by its definition: copy the (biased, ReLU6'd) input into a plane
- * padded with d zeros on every side (TF 'SAME' for the effective kernel 2d + 1 at stride 1),
- * then y = ReLU6(b + sum of the 9 taps spaced d apart), accumulated in double. */
-static void dilated_reference(const float *x, const float *xb, int c, int h, int w, int d,
-                              const float *k, const float *b, float *y)
+/* The dilated depthwise 3x3 by its definition: copy the input (HWC) into a plane padded with
+ * d zeros on every side (TF 'SAME' for the effective kernel 2d + 1 at stride 1), then
+ * y = ReLU6(b + sum of the 9 taps spaced d apart), accumulated in double. */
+static void dilated_reference(const float *x, int c, int h, int w, int d, const float *k,
+                              const float *b, float *y)
 {
     const int hp = h + 2 * d, wp = w + 2 * d;
     float *pad = calloc((size_t)hp * wp, sizeof(float));
     for (int ch = 0; ch < c; ch++) {
         for (int i = 0; i < h; i++)
-            for (int j = 0; j < w; j++) {
-                const float v = x[((size_t)ch * h + i) * w + j];
-                pad[(size_t)(i + d) * wp + j + d] = xb ? relu6f(v + xb[ch]) : v;
-            }
+            for (int j = 0; j < w; j++)
+                pad[(size_t)(i + d) * wp + j + d] = x[((size_t)i * w + j) * c + ch];
         for (int oy = 0; oy < h; oy++)
             for (int ox = 0; ox < w; ox++) {
                 double acc = b[ch];
@@ -80,36 +75,34 @@ static void dilated_reference(const float *x, const float *xb, int c, int h, int
                     for (int kx = 0; kx < 3; kx++)
                         acc += (double)k[ch * 9 + ky * 3 + kx] *
                                pad[(size_t)(oy + ky * d) * wp + ox + kx * d];
-                y[((size_t)ch * h + oy) * w + ox] = relu6f((float)acc);
+                y[((size_t)oy * w + ox) * c + ch] = relu6f((float)acc);
             }
     }
     free(pad);
 }
 
-static int check_dilated(int c, int h, int w, int d, int with_x_bias)
+static int check_dilated(int c, int h, int w, int d)
 {
     const size_t n = (size_t)c * h * w;
     float *x = malloc(sizeof(float) * n), *k = malloc(sizeof(float) * c * 9),
-          *b = malloc(sizeof(float) * c), *xb = malloc(sizeof(float) * c),
-          *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * n);
+          *b = malloc(sizeof(float) * c), *y = malloc(sizeof(float) * n),
+          *ref = malloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++)
         x[i] = 8.0f * frand();
     for (int i = 0; i < c * 9; i++)
         k[i] = frand();
-    for (int i = 0; i < c; i++) {
+    for (int i = 0; i < c; i++)
         b[i] = frand();
-        xb[i] = 2.0f * frand();
-    }
-    cap_depthwise3x3_dilated(x, with_x_bias ? xb : NULL, c, h, w, d, k, b, y);
-    dilated_reference(x, with_x_bias ? xb : NULL, c, h, w, d, k, b, ref);
+    cap_depthwise3x3(x, h, w, c, 1, d, k, b, y);
+    dilated_reference(x, c, h, w, d, k, b, ref);
     int bad = 0;
     for (size_t i = 0; i < n && !bad; i++)
         if (!(fabsf(y[i] - ref[i]) <= 1e-5f * (1.0f + fabsf(ref[i])))) {
-            printf("FAIL dilated depthwise c=%d h=%d w=%d dilation=%d x_bias=%d at %zu: %g != %g\n",
-                   c, h, w, d, with_x_bias, i, y[i], ref[i]);
+            printf("FAIL dilated depthwise c=%d h=%d w=%d dilation=%d at %zu: %g != %g\n", c, h,
+                   w, d, i, y[i], ref[i]);
             bad = 1;
         }
-    free(x), free(k), free(b), free(xb), free(y), free(ref);
+    free(x), free(k), free(b), free(y), free(ref);
     return bad;
 }
 
@@ -198,26 +191,29 @@ static int check_rows_times_wt(int n, int in, int out, int accumulate)
 int main(void)
 {
     int failed = 0, n = 0;
-    for (int xb = 0; xb <= 1; xb++) {
+    /* 3 channels: the scalar path only; 19: one vector of 16 and 3 more; 32: two vectors. */
+    const int channels[] = {3, 19, 32};
+    for (int ci = 0; ci < 3; ci++)
         for (int s = 1; s <= 2; s++)
             for (int h = 1; h <= 17; h++)
                 for (int w = 1; w <= 17; w++, n++)
-                    failed += check_depthwise(3, h, w, s, xb);
-        const int sides[] = {112, 56, 28, 14, 7};
-        for (int i = 0; i < 5; i++)
-            for (int s = 1; s <= 2; s++, n++)
-                failed += check_depthwise(8, sides[i], sides[i], s, xb);
-    }
+                    failed += check_depthwise(channels[ci], h, w, s, 1);
+    const int sides[] = {112, 56, 28, 14, 7};
+    for (int i = 0; i < 5; i++)
+        for (int s = 1; s <= 2; s++, n++)
+            failed += check_depthwise(32, sides[i], sides[i], s, 1);
     printf("%d of %d depthwise cases passed\n", n - failed, n);
     int n_dil = 0, failed_dil = 0;
-    for (int xb = 0; xb <= 1; xb++)
-        for (int d = 1; d <= 3; d++) {
+    for (int d = 1; d <= 3; d++) {
+        for (int ci = 0; ci < 2; ci++)
             for (int h = 1; h <= 13; h++)
-                for (int w = 1; w <= 13; w++, n_dil++)
-                    failed_dil += check_dilated(3, h, w, d, xb);
-            failed_dil += check_dilated(16, 14, 14, d, xb); /* the encoder's 14x14 maps */
-            n_dil++;
-        }
+                for (int w = 1; w <= 13; w++, n_dil++) {
+                    failed_dil += check_dilated(channels[ci], h, w, d);
+                    failed_dil += check_depthwise(channels[ci], h, w, 1, d); /* fast vs naive */
+                }
+        failed_dil += check_dilated(48, 14, 14, d); /* the encoder's 14x14 maps */
+        n_dil++;
+    }
     printf("%d of %d dilated depthwise cases passed\n", n_dil - failed_dil, n_dil);
     failed += failed_dil;
     failed += check_tanh();
