@@ -15,14 +15,14 @@
 #include <sys/mman.h>
 #include <time.h>
 
-/* The four activation buffers, each sized for the largest tensor of its role (run_blocks):
- * block input and output (they swap): conv0's output, 112 x 112 x 32; the expansion (also
- * conv0's im2col, 112 x 112 x 27, and conv1's output): block 1's, 112 x 112 x 96; the
- * depthwise output: block 2's, 56 x 56 x 144. Output stride 16 only makes the last stage's
- * maps 14x14 (at most 14 x 14 x 1280 = 250,880 floats, conv1's output), far below these.
- * (One size for all four, 96 x 112 x 112, was 19.3 MB of touched memory; this is 9.8 MB.) */
+/* The per-image activation buffers of the first blocks (run one image at a time), each
+ * sized for the largest tensor of its role (run_blocks): block input and output (they swap):
+ * conv0's output, 112 x 112 x 32; the expansion: conv0's im2col, 112 x 112 x 27, or a fused
+ * block's tile, or an unfused block's expansion (trunk_expansion_size); the depthwise output
+ * (also the encoder's input while conv0 reads it): block 2's, 56 x 56 x 144. Output stride 16
+ * only makes the last stage's maps 14x14. (One size for all four, 112 x 112 x 96, was
+ * 19.3 MB of touched memory; this is 6.4 MB, the fused blocks' 4.8 MB expansion gone.) */
 #define MAX_BLOCK_IO (32 * 112 * 112)
-#define MAX_EXPANSION (96 * 112 * 112)
 #define MAX_DEPTHWISE (144 * 56 * 56)
 
 /* Activations of n images: data [n][h][w][c], pixel-major, the n maps one after the other,
@@ -162,50 +162,59 @@ static inline void depthwise_pixel(const float *const *in, const float *const *k
     }
 }
 
-/* cap_depthwise3x3 on kt [9][c] (tap-major), for maps at x, n of them. The pixels whose nine
- * taps all fall inside the image take a branch-free path (the common case: all but the
+/* The depthwise convolution of one h x w map, output rows [oy0, oy1) only, into y (output row
+ * oy0 first), from the input rows [row0, row0 + nrows) at x (they must hold every row inside
+ * the image that those outputs read: a tile of the map, or all of it). kt [9][c] (tap-major).
+ * The pixels whose nine taps all fall inside the image take a branch-free path (all but the
  * border); the others list the taps that do. */
 CAP_MULTIVERSION
-static void depthwise_maps(const float *x, int n, int h, int w, int c, int stride, int dilation,
-                           const float *kt, const float *b, float *y)
+static void depthwise_rows(const float *x, int row0, int h, int w, int c, int s, int d,
+                           const float *kt, const float *b, int oy0, int oy1, float *y)
 {
-    const int s = stride, d = dilation, oh = same_out(h, s), ow = same_out(w, s);
+    const int ow = same_out(w, s);
     const int pt = same_pad_before(h, 2 * d + 1, s), pl = same_pad_before(w, 2 * d + 1, s);
     const float *ktap[9];
     for (int t = 0; t < 9; t++)
         ktap[t] = kt + (size_t)t * c;
-    for (int i = 0; i < n; i++) {
-        const float *xi = x + (size_t)i * h * w * c;
-        float *yi = y + (size_t)i * oh * ow * c;
-        for (int oy = 0; oy < oh; oy++) {
-            const float *rows[3];
-            int all_rows = 1;
-            for (int ky = 0; ky < 3; ky++) {
-                const int iy = oy * s + ky * d - pt;
-                rows[ky] = iy >= 0 && iy < h ? xi + (size_t)iy * w * c : NULL;
-                all_rows = all_rows && rows[ky];
+    for (int oy = oy0; oy < oy1; oy++) {
+        const float *rows[3];
+        int all_rows = 1;
+        for (int ky = 0; ky < 3; ky++) {
+            const int iy = oy * s + ky * d - pt;
+            rows[ky] = iy >= 0 && iy < h ? x + (size_t)(iy - row0) * w * c : NULL;
+            all_rows = all_rows && rows[ky];
+        }
+        float *yrow = y + (size_t)(oy - oy0) * ow * c;
+        for (int ox = 0; ox < ow; ox++) {
+            const int ix0 = ox * s - pl;
+            const float *in[9], *k[9];
+            int nt = 0;
+            if (all_rows && ix0 >= 0 && ix0 + 2 * d < w) {
+                for (int t = 0; t < 9; t++)
+                    in[t] = rows[t / 3] + (size_t)(ix0 + (t % 3) * d) * c;
+                depthwise_pixel(in, ktap, 9, c, b, yrow + (size_t)ox * c);
+                continue;
             }
-            for (int ox = 0; ox < ow; ox++) {
-                const int ix0 = ox * s - pl;
-                const float *in[9], *k[9];
-                int nt = 0;
-                if (all_rows && ix0 >= 0 && ix0 + 2 * d < w) {
-                    for (int t = 0; t < 9; t++)
-                        in[t] = rows[t / 3] + (size_t)(ix0 + (t % 3) * d) * c;
-                    depthwise_pixel(in, ktap, 9, c, b, yi + ((size_t)oy * ow + ox) * c);
-                    continue;
+            for (int t = 0; t < 9; t++) {
+                const int ix = ix0 + (t % 3) * d;
+                if (rows[t / 3] && ix >= 0 && ix < w) {
+                    in[nt] = rows[t / 3] + (size_t)ix * c;
+                    k[nt++] = ktap[t];
                 }
-                for (int t = 0; t < 9; t++) {
-                    const int ix = ix0 + (t % 3) * d;
-                    if (rows[t / 3] && ix >= 0 && ix < w) {
-                        in[nt] = rows[t / 3] + (size_t)ix * c;
-                        k[nt++] = ktap[t];
-                    }
-                }
-                depthwise_pixel(in, k, nt, c, b, yi + ((size_t)oy * ow + ox) * c);
             }
+            depthwise_pixel(in, k, nt, c, b, yrow + (size_t)ox * c);
         }
     }
+}
+
+/* The depthwise convolution of n whole maps at x. */
+static void depthwise_maps(const float *x, int n, int h, int w, int c, int stride, int dilation,
+                           const float *kt, const float *b, float *y)
+{
+    const int oh = same_out(h, stride), ow = same_out(w, stride);
+    for (int i = 0; i < n; i++)
+        depthwise_rows(x + (size_t)i * h * w * c, 0, h, w, c, stride, dilation, kt, b, 0, oh,
+                       y + (size_t)i * oh * ow * c);
 }
 
 /* k [c][3][3] -> kt [9][c]. */
@@ -340,6 +349,70 @@ static void depthwise_any(const cap_conv *cv, const tensor3 *x, tensor3 *y, floa
     depthwise(&plain, x, y, scratch);
 }
 
+/* A block's expansion and depthwise layers on a map larger than this (the 112x112 and 56x56
+ * blocks) run fused, a few output rows at a time: the expansion of the rows that those outputs
+ * read (a tile of at most FUSED_TILE floats, 384 KB, which stays in the core's L2 cache), then
+ * their depthwise outputs from it. The whole expanded map (4.8 MB for block 1) is never
+ * written to and read back from memory. A tile recomputes the two or three input rows it
+ * shares with the next (about 20 % more of these blocks' expansion FLOPs). */
+#define FUSED_MIN_CELLS (28 * 28)
+#define FUSED_TILE (96 * 1024)
+
+static int fused(const cap_block *blk, const tensor3 *x)
+{
+    return x->h * x->w > FUSED_MIN_CELLS && blk->expand.w && !blk->expand.wq &&
+           !blk->depthwise.wq && blk->depthwise.dilation == 1;
+}
+
+/* Output rows per tile of a fused block: the most whose input rows fit FUSED_TILE, at least 1. */
+static int fused_tile_rows(const cap_block *blk, const tensor3 *x)
+{
+    const int s = blk->depthwise.stride;
+    const int fit = FUSED_TILE / (x->w * blk->expand.cout); /* input rows */
+    return fit >= 3 + s ? (fit - 3) / s + 1 : 1;
+}
+
+/* Floats of a fused block's tile (see FUSED_TILE; more when even one output row's input rows
+ * do not fit). */
+static size_t fused_tile_size(const cap_block *blk, const tensor3 *x)
+{
+    const int rows = (fused_tile_rows(blk, x) - 1) * blk->depthwise.stride + 3;
+    return (size_t)rows * x->w * blk->expand.cout;
+}
+
+/* y = depthwise(ReLU6(expand(x))) for a fused block (see FUSED_MIN_CELLS); tile: 
+ * fused_tile_size floats; kt: 9 x hidden floats. The same numbers as the two layers one
+ * after the other: each expanded pixel is the same dot product, whichever tile computes it. */
+static void expand_depthwise_fused(const cap_block *blk, const tensor3 *x, tensor3 *y,
+                                   float *tile, float *kt)
+{
+    const cap_conv *ex = &blk->expand, *dw = &blk->depthwise;
+    const int hidden = ex->cout, s = dw->stride, h = x->h, w = x->w;
+    const int oh = same_out(h, s), ow = same_out(w, s), pt = same_pad_before(h, 3, s);
+    const int T = fused_tile_rows(blk, x);
+    taps_major(dw->w, hidden, kt);
+    for (int i = 0; i < x->n; i++) {
+        const float *xi = x->data + (size_t)i * h * w * ex->cin;
+        float *yi = y->data + (size_t)i * oh * ow * hidden;
+        for (int oy0 = 0; oy0 < oh; oy0 += T) {
+            const int oy1 = oy0 + T < oh ? oy0 + T : oh;
+            const int lo = oy0 * s - pt > 0 ? oy0 * s - pt : 0;
+            const int hi = (oy1 - 1) * s - pt + 3 < h ? (oy1 - 1) * s - pt + 3 : h;
+            const size_t P = (size_t)(hi - lo) * w;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, hidden, ex->cin, 1.0f,
+                        xi + (size_t)lo * w * ex->cin, ex->cin, ex->w, ex->cin, 0.0f, tile,
+                        hidden);
+            bias_act(tile, ex->b, P, hidden, 1, NULL);
+            depthwise_rows(tile, lo, h, w, hidden, s, 1, kt, dw->b, oy0, oy1,
+                           yi + (size_t)oy0 * ow * hidden);
+        }
+    }
+    y->c = hidden;
+    y->n = x->n;
+    y->h = oh;
+    y->w = ow;
+}
+
 /* Run blocks[first .. end - 1] on *cur (all its images), which must live in buf[0]; the four
  * rotating buffers are block input, expansion, depthwise output, block output. On return
  * *cur (the last block's output) is again in buf[0]. scratch: QUANT_ROWS * QUANT_MAX_K
@@ -352,13 +425,20 @@ static void run_blocks(const cap_block *blocks, int first, int end, float *buf[4
         const cap_block *blk = &blocks[b];
         tensor3 exp = *cur, dw = {buf[2], 0, 0, 0, 0}, out = {buf[3], 0, 0, 0, 0};
         const double cells = (double)cur->n * cur->h * cur->w;
-        if (blk->expand.w || blk->expand.wq) {
-            exp.data = buf[1];
-            pointwise_any(&blk->expand, cur, &exp, 1, NULL, scratch);
-            tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur->c * cells, t0);
+        if (fused(blk, cur)) {
+            expand_depthwise_fused(blk, cur, &dw, buf[1], scratch);
+            tick(prof, CAP_STAGE_FUSED,
+                 2.0 * blk->expand.cout * cur->c * cells + 2.0 * 9 * dw.c * dw.n * dw.h * dw.w,
+                 t0);
+        } else {
+            if (blk->expand.w || blk->expand.wq) {
+                exp.data = buf[1];
+                pointwise_any(&blk->expand, cur, &exp, 1, NULL, scratch);
+                tick(prof, CAP_STAGE_POINTWISE, 2.0 * exp.c * cur->c * cells, t0);
+            }
+            depthwise_any(&blk->depthwise, &exp, &dw, scratch);
+            tick(prof, CAP_STAGE_DEPTHWISE, 2.0 * 9 * dw.c * dw.n * dw.h * dw.w, t0);
         }
-        depthwise_any(&blk->depthwise, &exp, &dw, scratch);
-        tick(prof, CAP_STAGE_DEPTHWISE, 2.0 * 9 * dw.c * dw.n * dw.h * dw.w, t0);
         /* The linear bottleneck, with the block input added in the same pass as the bias. */
         pointwise_any(&blk->project, &dw, &out, 0, blk->residual ? cur->data : NULL, scratch);
         tick(prof, CAP_STAGE_POINTWISE, 2.0 * out.c * dw.c * dw.n * dw.h * dw.w, t0);
@@ -468,6 +548,25 @@ static float *scratch_alloc(size_t bytes, void **raw)
  * alone, and batching them would multiply their 9.8 MB of activations by the batch. */
 #define BATCH_MAX_CELLS 49
 
+/* Floats of the per-image expansion buffer for conv0 and blocks[0 .. end - 1]: conv0's
+ * im2col, each fused block's tile, each other block's expansion. */
+static size_t trunk_expansion_size(const cap_encoder_weights *w, int end)
+{
+    const int side = same_out(CAP_ENCODER_INPUT, w->conv0.stride);
+    size_t need = (size_t)side * side * w->conv0.cin * 9;
+    tensor3 x = {NULL, w->conv0.cout, 1, side, side};
+    for (int b = 0; b < end; b++) {
+        const cap_block *blk = &w->blocks[b];
+        const size_t e = fused(blk, &x) ? fused_tile_size(blk, &x)
+                                        : (size_t)blk->depthwise.cout * x.h * x.w;
+        need = max_size(need, e);
+        x.c = blk->project.cout;
+        x.h = same_out(x.h, blk->depthwise.stride);
+        x.w = same_out(x.w, blk->depthwise.stride);
+    }
+    return need;
+}
+
 /* Where the encoder's input comes from: n images (224x224, converted by cap_encoder_input) or
  * n float tensors [n][3][224][224]. */
 typedef struct encoder_source {
@@ -516,8 +615,9 @@ static cap_status encode(const cap_encoder_weights *w, const cap_tagger_weights 
     /* One image at a time up to block `first`, in the per-image buffers (9.8 MB); then all n
      * at once, in batch buffers laid over the per-image ones where they fit (they are free by
      * then), except the batch's input, which fills image by image beside them. */
-    const size_t per_image[4] = {MAX_BLOCK_IO, MAX_EXPANSION, MAX_DEPTHWISE, MAX_BLOCK_IO};
-    const size_t per_image_total = 2 * (size_t)MAX_BLOCK_IO + MAX_EXPANSION + MAX_DEPTHWISE;
+    const size_t per_image[4] = {MAX_BLOCK_IO, trunk_expansion_size(w, first), MAX_DEPTHWISE,
+                                 MAX_BLOCK_IO};
+    const size_t per_image_total = per_image[0] + per_image[1] + per_image[2] + per_image[3];
     int h = same_out(CAP_ENCODER_INPUT, w->conv0.stride);
     for (int b = 0; b < first; b++)
         h = same_out(h, w->blocks[b].depthwise.stride);

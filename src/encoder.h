@@ -28,7 +28,14 @@ cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, flo
                                cap_error *err);
 
 /* Where the encoder's time goes, for tools/bench.py (tests/bench_stages.c). */
-enum { CAP_STAGE_CONV0, CAP_STAGE_POINTWISE, CAP_STAGE_DEPTHWISE, CAP_STAGE_OTHER, CAP_STAGES };
+enum {
+    CAP_STAGE_CONV0,
+    CAP_STAGE_POINTWISE, /* the 1x1 convolutions run alone */
+    CAP_STAGE_DEPTHWISE, /* the depthwise 3x3 layers run alone */
+    CAP_STAGE_FUSED,     /* the large maps' blocks: expansion and depthwise, fused (encoder.c) */
+    CAP_STAGE_OTHER,
+    CAP_STAGES
+};
 typedef struct cap_encoder_profile {
     double seconds[CAP_STAGES]; /* accumulated wall time per kind of layer */
     double flops[CAP_STAGES];   /* accumulated floating-point operations (2 per multiply-add) */

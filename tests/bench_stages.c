@@ -8,8 +8,10 @@
  * `caption` program (src/common/blas_kernels.h), and prints `key value` lines:
  *   core NAME                       the OpenBLAS kernel set in use
  *   decode_ms / resize_ms / encoder_ms / decoder_ms   median per image
- *   enc_conv0_ms, enc_pointwise_ms, enc_depthwise_ms, enc_other_ms   medians per image
- *   enc_gflop, enc_pointwise_gflop, enc_depthwise_gflop   FLOPs of one forward pass (x 1e9)
+ *   enc_conv0_ms, enc_pointwise_ms, enc_depthwise_ms, enc_fused_ms, enc_other_ms   medians
+ *                                   per image (fused: the large maps' expansion + depthwise)
+ *   enc_gflop, enc_pointwise_gflop, enc_depthwise_gflop, enc_fused_gflop   FLOPs of one
+ *                                   forward pass (x 1e9)
  *   sgemm1024_gflops                best of 5 square 1024^3 sgemm
  *   sgemm_encoder_gflops            the encoder's own 1x1-convolution GEMM shapes, best of 5
  * With --batch B (B >= 1), the encoder and the beam search run as cap_caption_images does,
@@ -167,7 +169,7 @@ static int bench_batch(const cap_model *m, const cap_options *opt, int batch, in
     printf("encoder_ms %.3f\n", 1e3 * median(t_enc, n_batches));
     printf("decoder_ms %.3f\n", 1e3 * median(t_dec, n_batches));
     static const char *names[CAP_STAGES] = {"enc_conv0_ms", "enc_pointwise_ms",
-                                            "enc_depthwise_ms", "enc_other_ms"};
+                                            "enc_depthwise_ms", "enc_fused_ms", "enc_other_ms"};
     double total = 0.0;
     for (int s = 0; s < CAP_STAGES; s++) {
         printf("%s %.3f\n", names[s], 1e3 * median(t_stage[s], n_batches));
@@ -177,6 +179,7 @@ static int bench_batch(const cap_model *m, const cap_options *opt, int batch, in
     printf("enc_gflop %.4f\n", total / batch / 1e9);
     printf("enc_pointwise_gflop %.4f\n", prof.flops[CAP_STAGE_POINTWISE] / batch / 1e9);
     printf("enc_depthwise_gflop %.4f\n", prof.flops[CAP_STAGE_DEPTHWISE] / batch / 1e9);
+    printf("enc_fused_gflop %.4f\n", prof.flops[CAP_STAGE_FUSED] / batch / 1e9);
     printf("sgemm1024_gflops %.2f\n", sgemm_rate(1024, 1024, 1024, 5));
     free(a), free(tag_logits), free(sq), free(ann), free(h0), free(c0), free(res), free(t_enc);
     free(t_dec);
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
     cap_options opt = cap_options_default();
     opt.beam_size = atoi(argv[2]);
     const int repeat = atoi(argv[3]), n_img = argc - 4, n = repeat * n_img;
-    enum { DECODE, RESIZE, ENCODER, DECODER, CONV0, POINTWISE, DEPTHWISE, OTHER, N_T };
+    enum { DECODE, RESIZE, ENCODER, DECODER, CONV0, POINTWISE, DEPTHWISE, FUSED, OTHER, N_T };
     double *t[N_T];
     for (int i = 0; i < N_T; i++)
         t[i] = calloc((size_t)n, sizeof(double));
@@ -250,9 +253,9 @@ int main(int argc, char **argv)
             cap_image_free(&img);
             cap_image_free(&sq);
         }
-    static const char *names[N_T] = {"decode_ms", "resize_ms", "encoder_ms", "decoder_ms",
-                                     "enc_conv0_ms", "enc_pointwise_ms", "enc_depthwise_ms",
-                                     "enc_other_ms"};
+    static const char *names[N_T] = {"decode_ms",        "resize_ms",        "encoder_ms",
+                                     "decoder_ms",       "enc_conv0_ms",     "enc_pointwise_ms",
+                                     "enc_depthwise_ms", "enc_fused_ms",     "enc_other_ms"};
     printf("core %s\n", openblas_get_corename());
     printf("images %d\nrepeat %d\n", n_img, repeat);
     for (int i = 0; i < N_T; i++)
@@ -264,6 +267,7 @@ int main(int argc, char **argv)
     printf("enc_conv0_gflop %.4f\n", prof.flops[CAP_STAGE_CONV0] / 1e9);
     printf("enc_pointwise_gflop %.4f\n", prof.flops[CAP_STAGE_POINTWISE] / 1e9);
     printf("enc_depthwise_gflop %.4f\n", prof.flops[CAP_STAGE_DEPTHWISE] / 1e9);
+    printf("enc_fused_gflop %.4f\n", prof.flops[CAP_STAGE_FUSED] / 1e9);
     printf("sgemm1024_gflops %.2f\n", sgemm_rate(1024, 1024, 1024, 5));
     printf("sgemm_encoder_gflops %.2f\n", sgemm_encoder_rate(&m->encoder, 5));
     for (int i = 0; i < N_T; i++)

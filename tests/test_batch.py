@@ -441,17 +441,24 @@ class Batch(unittest.TestCase):
 
     def wait_for_records(self, proc, out, n):
         deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
+        while time.time() < deadline:
+            running = proc.poll() is None  # before reading: a record written, then exit
             if os.path.exists(out):
                 with open(out) as f:
                     if f.read().count("\n") >= n:
                         return
+            if not running:
+                break
             time.sleep(0.02)
         self.fail("no records appeared (exit %s)" % proc.poll())
 
     def test_sigkill_then_resume_gives_every_image_once(self):
         out = self.fresh_out("killed.jsonl")
-        args = [EXE, "--model", MODEL, "--format", "jsonl", "-j", "2", "-o", out, self.many]
+        # One image per batch: records then come one by one, so the kill lands mid-run (20
+        # photos in batches of 4 took a few tenths of a second, less than a loaded machine
+        # may leave between two polls).
+        args = [EXE, "--model", MODEL, "--format", "jsonl", "-j", "2", "--batch", "1", "-o",
+                out, self.many]
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_for_records(proc, out, 2)
         proc.kill()

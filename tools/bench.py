@@ -225,7 +225,8 @@ def main():
     print("| resize to 224x224 | %.2f | | |" % f["resize_ms"])
     print("| encoder | %.2f | %.3f | %.1f |" % (f["encoder_ms"], f["enc_gflop"], enc_gflops))
     for name, key in (("conv0 (3x3, im2col + sgemm)", "conv0"), ("1x1 convolutions (sgemm)", "pointwise"),
-                      ("depthwise 3x3", "depthwise")):
+                      ("depthwise 3x3", "depthwise"),
+                      ("112x112 and 56x56 blocks: expansion + depthwise, fused", "fused")):
         ms, gf = f["enc_%s_ms" % key], f["enc_%s_gflop" % key]
         print("| - %s | %.2f | %.3f | %.1f |" % (name, ms, gf, gf / (ms / 1e3) if ms > 0 else 0))
     print("| decoder (beam 3, attention + LSTM + search) | %.2f | | |" % f["decoder_ms"])
