@@ -263,8 +263,8 @@ CAP_API cap_status cap_caption_image(const cap_model *model, const cap_image *im
  * Caption n images at once, a lockstep batch: out[i] is what cap_caption_image gives for
  * images[i] alone (the same captions and tokens, tags and forced word; the word
  * probabilities, alpha_t, beta_t, tag probabilities and logprob within float rounding), only
- * faster per image. The encoder runs each image alone over its large early maps, then all n
- * together from the first 14x14 map on (each 1x1 convolution one GEMM over the batch, the
+ * faster per image. The encoder runs each image alone over its larger maps, then all n
+ * together over the 7x7 ones (each 1x1 convolution one GEMM over the batch, the
  * tagger's weights dequantized once per batch), and the decoder's per-image products of the
  * feature maps are one GEMM for the batch; OpenBLAS may round these wider GEMMs otherwise
  * than one image's (up to about 1e-5 in a logprob with its Haswell kernels; with its AVX-512
@@ -279,11 +279,11 @@ CAP_API cap_status cap_caption_image(const cap_model *model, const cap_image *im
  *
  * images: [n] (n >= 1), borrowed. out: [n], caller-allocated; on success each out[i] must be
  * released with cap_result_free; on failure all are zeroed. Memory besides the results, for
- * the shipped 7x7 model: the encoder's 9.8 MB for one image, plus about 1 MB per image while
+ * the shipped 7x7 model: the encoder's 6.4 MB for one image, plus about 1.5 MB per image while
  * the batch is encoded (its squashed image, its late activations, the tagger's, its feature
- * map; past 10 images the encoder's batch buffers no longer fit the 9.8 MB and add about
- * 1 MB per image more), then 0.6 MB per image for the search (the decoder's products of its
- * feature map), so a batch of 16 adds about 22 MB at its peak.
+ * map; past 8 images the encoder's batch buffers no longer fit the 6.4 MB and add 0.7 MB per
+ * image more), then 0.6 MB per image for the search (the decoder's products of its feature
+ * map), so a batch of 16 adds about 30 MB at its peak.
  * Thread-safe for a shared model.
  * Errors: CAP_ERR_ARG (NULL, n < 1, an empty image: "image I of the batch is empty", or the
  * options, as cap_caption_image), CAP_ERR_NOMEM. One bad image fails the call: check images

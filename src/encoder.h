@@ -22,7 +22,7 @@ void cap_encoder_input(const cap_image *image224, float *x);
  * Convolutions use TensorFlow 'SAME' padding (extra row/column at the bottom/right), ReLU6 as
  * in Sandler et al. 2018; the activations are pixel-major (HWC), so each pointwise
  * convolution is one sgemm (OpenBLAS) and the last one writes a directly.
- * Errors: CAP_ERR_NOMEM (scratch buffers, about 10 MB).
+ * Errors: CAP_ERR_NOMEM (scratch buffers, about 6.4 MB).
  */
 cap_status cap_encoder_forward(const cap_encoder_weights *w, const float *x, float *a,
                                cap_error *err);
@@ -61,15 +61,15 @@ cap_status cap_encoder_forward_tagged(const cap_encoder_weights *w, const cap_ta
  * cap_encoder_forward_tagged for n images at once (a lockstep batch): images224 [n], each
  * 224 x 224 (cap_image_resize), converted by cap_encoder_input; a [n][L][D] (image i's map
  * at a + i L D), tag_logits [n][tg->classifier.cout] or NULL. Each image runs alone up to the
- * first block whose input map is 14x14 or smaller; from there the n images run together, a
- * 1x1 convolution being one GEMM over n L columns (49 or 196 per image) instead of n narrow
- * ones, and the tagger's quantized weights being dequantized once per batch instead of once
- * per image. For n = 1 the results are cap_encoder_forward_tagged's bit for bit; for n > 1
+ * first block whose input map is 7x7 (or the tagger's first block, if earlier); from there
+ * the n images run together, a 1x1 convolution being one GEMM over n x 49 pixels instead of
+ * n GEMMs of 49, and the tagger's quantized weights being dequantized once per batch instead
+ * of once per image. For n = 1 the results are cap_encoder_forward_tagged's bit for bit; for n > 1
  * they equal each image's alone within float rounding (the BLAS kernel may block a wider GEMM
  * differently; equal bit for bit with OpenBLAS's AVX-512 kernels on these shapes, up to a
- * few 1e-6 with its Haswell kernels: docs/speed.md). Memory: the per-image 9.8 MB, plus about
- * 1.1 MB per image of the batch (7x7 grid; about 2.5 MB on the 14x14 grid), plus the tagger's
- * 0.5 MB per image. prof may be NULL. Errors: CAP_ERR_NOMEM.
+ * few 1e-6 with its Haswell kernels: docs/speed.md). Memory: the per-image 6.4 MB, plus about
+ * 0.8 MB per image of the batch (7x7 grid, laid over the 6.4 MB up to 8 images; about 1.7 MB
+ * on the 14x14 grid), plus the tagger's 0.5 MB per image. prof may be NULL. Errors: CAP_ERR_NOMEM.
  */
 cap_status cap_encoder_forward_images(const cap_encoder_weights *w, const cap_tagger_weights *tg,
                                       int n, const cap_image *images224, float *a,
