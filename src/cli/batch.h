@@ -30,7 +30,7 @@ int batch_size_auto(size_t n_inputs, int jobs);
 /*
  * Caption inputs->items with `jobs` threads sharing `model`, each worker taking `batch_size`
  * consecutive images at a time (0: batch_size_auto) and captioning them as one lockstep batch
- * (cap_caption_images: the same records as one at a time, faster); with `attention` each record
+ * (cap_caption_images: the same captions as one at a time, floats within rounding, faster); with `attention` each record
  * also gets its best caption's per-word attention (record.attention). Records reach `out` strictly in
  * input order, each as soon as it and all before it are done; failures also print
  * "caption: PATH: reason" on stderr. Once *signalled is set no new image starts; those in
