@@ -150,6 +150,16 @@ CAP_API cap_status cap_model_load(const char *path, cap_model **out, cap_error *
 /* Unmap and free. Accepts NULL. */
 CAP_API void cap_model_free(cap_model *model);
 
+/*
+ * Map every page of the model file into this process now (Linux's MADV_POPULATE_READ; where
+ * that is missing, one read per page), instead of one page fault per 64 KB when the encoder
+ * and decoder first read their weights. Optional, and only worth it from a spare thread while
+ * another captions: a single photo's first pass otherwise spends about a fifth of its time in
+ * those faults (docs/speed.md). Safe to call while the model is in use; it only reads.
+ * Returns 0, or -1 when the kernel refused (nothing is changed then).
+ */
+CAP_API int cap_model_prefetch(const cap_model *model);
+
 /* Vocabulary size V (number of words, including the special tokens). */
 CAP_API int cap_model_vocab_size(const cap_model *model);
 

@@ -587,6 +587,9 @@ int main(int argc, char **argv)
         return 1;
     }
     test_encoder_and_first_step(m, argv[2], argv[3]);
+    /* Prefetching maps the pages and changes nothing: the goldens below still hold. */
+    CHECK(cap_model_prefetch(m) == 0, "cap_model_prefetch failed");
+    CHECK(cap_model_prefetch(NULL) == -1, "cap_model_prefetch(NULL) accepted");
     /* The same table as RUNS in tests/fixtures/make_goldens.py. */
     const cap_options def = cap_options_default();
     const float lp = def.length_penalty, thr = def.tag_threshold;
