@@ -360,8 +360,9 @@ static void depthwise_any(const cap_conv *cv, const tensor3 *x, tensor3 *y, floa
 
 static int fused(const cap_block *blk, const tensor3 *x)
 {
-    return x->h * x->w > FUSED_MIN_CELLS && blk->expand.w && !blk->expand.wq &&
-           !blk->depthwise.wq && blk->depthwise.dilation == 1;
+    /* w is NULL for quantized weights (the tagger's): those blocks run unfused. */
+    return x->h * x->w > FUSED_MIN_CELLS && blk->expand.w && blk->depthwise.w &&
+           blk->depthwise.dilation == 1;
 }
 
 /* Output rows per tile of a fused block: the most whose input rows fit FUSED_TILE, at least 1. */
@@ -380,7 +381,7 @@ static size_t fused_tile_size(const cap_block *blk, const tensor3 *x)
     return (size_t)rows * x->w * blk->expand.cout;
 }
 
-/* y = depthwise(ReLU6(expand(x))) for a fused block (see FUSED_MIN_CELLS); tile: 
+/* y = depthwise(ReLU6(expand(x))) for a fused block (see FUSED_MIN_CELLS); tile:
  * fused_tile_size floats; kt: 9 x hidden floats. The same numbers as the two layers one
  * after the other: each expanded pixel is the same dot product, whichever tile computes it. */
 static void expand_depthwise_fused(const cap_block *blk, const tensor3 *x, tensor3 *y,
@@ -398,11 +399,10 @@ static void expand_depthwise_fused(const cap_block *blk, const tensor3 *x, tenso
             const int oy1 = oy0 + T < oh ? oy0 + T : oh;
             const int lo = oy0 * s - pt > 0 ? oy0 * s - pt : 0;
             const int hi = (oy1 - 1) * s - pt + 3 < h ? (oy1 - 1) * s - pt + 3 : h;
-            const size_t P = (size_t)(hi - lo) * w;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, hidden, ex->cin, 1.0f,
-                        xi + (size_t)lo * w * ex->cin, ex->cin, ex->w, ex->cin, 0.0f, tile,
-                        hidden);
-            bias_act(tile, ex->b, P, hidden, 1, NULL);
+            /* The input rows [lo, hi) of image i, expanded into the tile. */
+            const tensor3 rows = {(float *)xi + (size_t)lo * w * ex->cin, ex->cin, 1, hi - lo, w};
+            tensor3 expanded = {tile, 0, 0, 0, 0};
+            pointwise(ex, &rows, &expanded, 1, NULL);
             depthwise_rows(tile, lo, h, w, hidden, s, 1, kt, dw->b, oy0, oy1,
                            yi + (size_t)oy0 * ow * hidden);
         }
@@ -456,9 +456,9 @@ static size_t max_size(size_t a, size_t b)
 }
 
 /* Floats per image that run_blocks' four buffers need for blocks[first .. end - 1] on an
- * input of c x h x w, followed by `last` (a 1x1 convolution writing into buffer 1) and
- * `pooled` floats in buffer 2: need[0] and need[3] the block inputs and outputs, need[1] the
- * expansions and last's output, need[2] the depthwise outputs. */
+ * input of c x h x w, followed by `last` (a 1x1 convolution writing into buffer 1; NULL for
+ * none) and `pooled` floats in buffer 2: need[0] and need[3] the block inputs and outputs,
+ * need[1] the expansions and last's output, need[2] the depthwise outputs. */
 static void block_buffer_sizes(const cap_block *blocks, int first, int end, int c, int h, int w,
                                const cap_conv *last, size_t pooled, size_t need[4])
 {
@@ -472,7 +472,8 @@ static void block_buffer_sizes(const cap_block *blocks, int first, int end, int 
         depthwise_out = max_size(depthwise_out, hidden * h * w);
         io = max_size(io, (size_t)blk->project.cout * h * w);
     }
-    expansion = max_size(expansion, (size_t)last->cout * h * w);
+    if (last)
+        expansion = max_size(expansion, (size_t)last->cout * h * w);
     need[0] = need[3] = io;
     need[1] = expansion;
     need[2] = depthwise_out;
@@ -594,12 +595,21 @@ static void encode_trunk(const cap_encoder_weights *w, const encoder_source *src
     run_blocks(w->blocks, 0, end, buf, cur, scratch, prof, t0);
 }
 
+/* The side of block b's (square) input map; b = CAP_ENCODER_BLOCKS: conv1's. */
+static int map_side(const cap_encoder_weights *w, int b)
+{
+    int h = same_out(CAP_ENCODER_INPUT, w->conv0.stride);
+    for (int i = 0; i < b; i++)
+        h = same_out(h, w->blocks[i].depthwise.stride);
+    return h;
+}
+
 /* The first block of the batched part: see BATCH_MAX_CELLS. */
 static int batch_start(const cap_encoder_weights *w)
 {
-    int h = same_out(CAP_ENCODER_INPUT, w->conv0.stride), first = 0;
-    while (first < CAP_ENCODER_BLOCKS && h * h > BATCH_MAX_CELLS)
-        h = same_out(h, w->blocks[first++].depthwise.stride);
+    int first = 0, side = map_side(w, 0);
+    while (first < CAP_ENCODER_BLOCKS && side * side > BATCH_MAX_CELLS)
+        side = map_side(w, ++first);
     return first;
 }
 
@@ -611,7 +621,7 @@ static cap_status encode(const cap_encoder_weights *w, const cap_tagger_weights 
     /* The trunk (conv0 and the blocks before the tagger's) is shared: the tagger branches off
      * at its first block, with the pretrained weights the captioner fine-tuned away. */
     const int split = tagged ? tg->head_start : CAP_ENCODER_BLOCKS;
-    const int first = batch_start(w) < split ? batch_start(w) : split;
+    const int start = batch_start(w), first = start < split ? start : split;
 
     /* One image at a time up to block `first`, in the per-image buffers (6.4 MB); then all n
      * at once, in batch buffers laid over the per-image ones where they fit (they are free by
@@ -619,12 +629,10 @@ static cap_status encode(const cap_encoder_weights *w, const cap_tagger_weights 
     const size_t per_image[4] = {MAX_BLOCK_IO, trunk_expansion_size(w, first), MAX_DEPTHWISE,
                                  MAX_BLOCK_IO};
     const size_t per_image_total = per_image[0] + per_image[1] + per_image[2] + per_image[3];
-    int h = same_out(CAP_ENCODER_INPUT, w->conv0.stride);
-    for (int b = 0; b < first; b++)
-        h = same_out(h, w->blocks[b].depthwise.stride);
+    const int h = map_side(w, first);
     const int c = first == 0 ? w->conv0.cout : w->blocks[first - 1].project.cout;
-    size_t need[4];
-    block_buffer_sizes(w->blocks, first, CAP_ENCODER_BLOCKS, c, h, h, &w->conv1, 0, need);
+    size_t need[4]; /* conv1 writes a itself: no `last` */
+    block_buffer_sizes(w->blocks, first, CAP_ENCODER_BLOCKS, c, h, h, NULL, 0, need);
     const size_t batch_in = n > 1 ? (size_t)n * need[0] : 0;
     const size_t batch_rest = (size_t)n * (need[1] + need[2] + need[3]);
     void *raw;
