@@ -107,6 +107,25 @@ static double sgemm_encoder_rate(const cap_encoder_weights *w, int reps)
     return flops / best / 1e9;
 }
 
+/* The encoder's stages, in cap_encoder_profile's order: the keys printed for their times. */
+static const char *const stage_keys[CAP_STAGES] = {"enc_conv0_ms", "enc_pointwise_ms",
+                                                   "enc_depthwise_ms", "enc_fused_ms",
+                                                   "enc_other_ms"};
+
+/* The FLOPs of one image's encoder pass, in total and per stage, from prof accumulated over
+ * `images` images. */
+static void print_encoder_flops(const cap_encoder_profile *prof, int images)
+{
+    double total = 0.0;
+    for (int s = 0; s < CAP_STAGES; s++)
+        total += prof->flops[s];
+    printf("enc_gflop %.4f\n", total / images / 1e9);
+    printf("enc_conv0_gflop %.4f\n", prof->flops[CAP_STAGE_CONV0] / images / 1e9);
+    printf("enc_pointwise_gflop %.4f\n", prof->flops[CAP_STAGE_POINTWISE] / images / 1e9);
+    printf("enc_depthwise_gflop %.4f\n", prof->flops[CAP_STAGE_DEPTHWISE] / images / 1e9);
+    printf("enc_fused_gflop %.4f\n", prof->flops[CAP_STAGE_FUSED] / images / 1e9);
+}
+
 /* --batch: the encoder over `batch` images at once (cap_encoder_forward_images), then the
  * decoder's inputs and the beam search of the batch in lockstep, as cap_caption_images. */
 static int bench_batch(const cap_model *m, const cap_options *opt, int batch, int repeat,
@@ -168,18 +187,11 @@ static int bench_batch(const cap_model *m, const cap_options *opt, int batch, in
            repeat);
     printf("encoder_ms %.3f\n", 1e3 * median(t_enc, n_batches));
     printf("decoder_ms %.3f\n", 1e3 * median(t_dec, n_batches));
-    static const char *names[CAP_STAGES] = {"enc_conv0_ms", "enc_pointwise_ms",
-                                            "enc_depthwise_ms", "enc_fused_ms", "enc_other_ms"};
-    double total = 0.0;
     for (int s = 0; s < CAP_STAGES; s++) {
-        printf("%s %.3f\n", names[s], 1e3 * median(t_stage[s], n_batches));
-        total += prof.flops[s];
+        printf("%s %.3f\n", stage_keys[s], 1e3 * median(t_stage[s], n_batches));
         free(t_stage[s]);
     }
-    printf("enc_gflop %.4f\n", total / batch / 1e9);
-    printf("enc_pointwise_gflop %.4f\n", prof.flops[CAP_STAGE_POINTWISE] / batch / 1e9);
-    printf("enc_depthwise_gflop %.4f\n", prof.flops[CAP_STAGE_DEPTHWISE] / batch / 1e9);
-    printf("enc_fused_gflop %.4f\n", prof.flops[CAP_STAGE_FUSED] / batch / 1e9);
+    print_encoder_flops(&prof, batch);
     printf("sgemm1024_gflops %.2f\n", sgemm_rate(1024, 1024, 1024, 5));
     free(a), free(tag_logits), free(sq), free(ann), free(h0), free(c0), free(res), free(t_enc);
     free(t_dec);
@@ -253,21 +265,14 @@ int main(int argc, char **argv)
             cap_image_free(&img);
             cap_image_free(&sq);
         }
-    static const char *names[N_T] = {"decode_ms",        "resize_ms",        "encoder_ms",
-                                     "decoder_ms",       "enc_conv0_ms",     "enc_pointwise_ms",
-                                     "enc_depthwise_ms", "enc_fused_ms",     "enc_other_ms"};
+    static const char *const names[CONV0] = {"decode_ms", "resize_ms", "encoder_ms",
+                                             "decoder_ms"};
     printf("core %s\n", openblas_get_corename());
     printf("images %d\nrepeat %d\n", n_img, repeat);
     for (int i = 0; i < N_T; i++)
-        printf("%s %.3f\n", names[i], 1e3 * median(t[i], n));
-    double total = 0.0;
-    for (int s = 0; s < CAP_STAGES; s++)
-        total += prof.flops[s];
-    printf("enc_gflop %.4f\n", total / 1e9);
-    printf("enc_conv0_gflop %.4f\n", prof.flops[CAP_STAGE_CONV0] / 1e9);
-    printf("enc_pointwise_gflop %.4f\n", prof.flops[CAP_STAGE_POINTWISE] / 1e9);
-    printf("enc_depthwise_gflop %.4f\n", prof.flops[CAP_STAGE_DEPTHWISE] / 1e9);
-    printf("enc_fused_gflop %.4f\n", prof.flops[CAP_STAGE_FUSED] / 1e9);
+        printf("%s %.3f\n", i < CONV0 ? names[i] : stage_keys[i - CONV0],
+               1e3 * median(t[i], n));
+    print_encoder_flops(&prof, 1);
     printf("sgemm1024_gflops %.2f\n", sgemm_rate(1024, 1024, 1024, 5));
     printf("sgemm_encoder_gflops %.2f\n", sgemm_encoder_rate(&m->encoder, 5));
     for (int i = 0; i < N_T; i++)
