@@ -170,6 +170,13 @@ CAP_API const char *cap_model_word(const cap_model *model, int token);
  * the shipped model) or 14 x 14 (output stride 16), as stored in the model file. */
 CAP_API void cap_model_grid(const cap_model *model, int *rows, int *cols);
 
+/* Side of the square image the encoder takes (224): cap_caption_image squashes every image
+ * to side x side with cap_image_resize. A caller that squashes first (cap_image_resize(img,
+ * side, side, ...)) gets the same results, since resizing to the same size is the identity,
+ * and can free the full-size image before captioning: what the CLI's folder mode does to hold
+ * 150 KB per queued photo instead of the decoded original. */
+CAP_API int cap_model_input_size(const cap_model *model);
+
 /* Number of classes the model's tagger tells apart (1,000 ImageNet classes in a version-2
  * file), 0 when the model has no tagger (a version-1 file): then results carry no tags. */
 CAP_API int cap_model_tag_classes(const cap_model *model);

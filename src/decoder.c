@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "multiversion.h"
+#include "word_gates.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -257,18 +258,15 @@ static void add_bias(float *Y, int n, int out, const float *b)
             Y[(size_t)r * out + j] += b[j];
 }
 
-/* Y_i = (X W^T + b)[rows of image i] for n images of L rows: one GEMM over the n L rows into
- * scratch, then each image's block copied to Y[i]. */
-static void linear_images(const float *X, int n, int L, int in, const float *W, int ldw,
-                          int out, const float *b, float *scratch, float *const *Y)
+/* Y = X W^T (+ b) for the n L annotation vectors of a batch at once: one GEMM, so each weight
+ * is read once per batch. */
+static void linear_images(const float *X, int rows, int in, const float *W, int ldw, int out,
+                          const float *b, float *Y)
 {
-    const size_t rows = (size_t)n * L;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, out, in, 1.0f, X, in, W, ldw,
-                0.0f, scratch, out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, X, in, W, ldw,
+                0.0f, Y, out);
     if (b)
-        add_bias(scratch, (int)rows, out, b);
-    for (int i = 0; i < n; i++)
-        memcpy(Y[i], scratch + (size_t)i * L * out, sizeof(float) * (size_t)L * out);
+        add_bias(Y, rows, out, b);
 }
 
 cap_status cap_decoder_begin_batch(const cap_model *m, int n, const float *a, cap_annotations *ann,
@@ -278,40 +276,36 @@ cap_status cap_decoder_begin_batch(const cap_model *m, int n, const float *a, ca
     const cap_decoder_weights *w = &m->decoder;
     const int L = cf->grid_rows * cf->grid_cols, D = cf->feature_dim, A = cf->attention_dim,
               H = cf->hidden_dim, M = cf->embed_dim;
-    const size_t widest = (size_t)(4 * H > A ? (4 * H > M ? 4 * H : M) : (A > M ? A : M));
-    float *scratch = malloc(sizeof(float) * (size_t)n * L * widest);
+    const size_t rows = (size_t)n * L;
+    /* One block per product for the whole batch, written by its GEMM in place: image i's
+     * rows are at i L. ann[0] owns the blocks (cap_annotations_free). */
+    float *att_a = malloc(sizeof(float) * rows * A);
+    float *ctx_gates = malloc(sizeof(float) * rows * 4 * H);
+    float *ctx_out = malloc(sizeof(float) * rows * M);
     float *mean = malloc(sizeof(float) * (size_t)D);
-    float **att_a = malloc(sizeof(float *) * (size_t)n * 3);
-    int ok = scratch && mean && att_a;
-    for (int i = 0; i < n; i++) {
-        ann[i].a = a + (size_t)i * L * D;
-        ann[i].L = L;
-        ann[i].att_a = malloc(sizeof(float) * (size_t)L * A);
-        ann[i].ctx_gates = malloc(sizeof(float) * (size_t)L * 4 * H);
-        ann[i].ctx_out = malloc(sizeof(float) * (size_t)L * M);
-        ok = ok && ann[i].att_a && ann[i].ctx_gates && ann[i].ctx_out;
-    }
-    if (!ok) {
-        for (int i = 0; i < n; i++)
-            cap_annotations_free(&ann[i]);
-        free(scratch);
-        free(mean);
+    if (!att_a || !ctx_gates || !ctx_out || !mean) {
         free(att_a);
+        free(ctx_gates);
+        free(ctx_out);
+        free(mean);
+        for (int i = 0; i < n; i++)
+            ann[i] = (cap_annotations){0};
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory in decoder");
     }
-    float **ctx_gates = att_a + n, **ctx_out = att_a + 2 * n;
-    for (int i = 0; i < n; i++) {
-        att_a[i] = ann[i].att_a;
-        ctx_gates[i] = ann[i].ctx_gates;
-        ctx_out[i] = ann[i].ctx_out;
-    }
-    linear_images(a, n, L, D, w->att_feature_w, D, A, w->att_feature_b, scratch, att_a);
+    for (int i = 0; i < n; i++)
+        ann[i] = (cap_annotations){.a = a + (size_t)i * L * D,
+                                   .att_a = att_a + (size_t)i * L * A,
+                                   .ctx_gates = ctx_gates + (size_t)i * L * 4 * H,
+                                   .ctx_out = ctx_out + (size_t)i * L * M,
+                                   .L = L,
+                                   .owner = i == 0};
+    linear_images(a, (int)rows, D, w->att_feature_w, D, A, w->att_feature_b, att_a);
     /* The LSTM's and the deep output's context weights applied to every a_i, once per image:
      * W_x[:, M:] z_t = beta_t sum_i alpha_ti (W_x[:, M:] a_i), likewise L_z z_t. Each step then
      * multiplies by the L alpha weights (49, or 196 on a 14x14 grid) instead of reading the
      * 4H x D and M x D matrices (6.5 MB) again, and z_t itself is never formed. */
-    linear_images(a, n, L, D, w->lstm_w_ih + M, M + D, 4 * H, NULL, scratch, ctx_gates);
-    linear_images(a, n, L, D, w->out_context_w, D, M, NULL, scratch, ctx_out);
+    linear_images(a, (int)rows, D, w->lstm_w_ih + M, M + D, 4 * H, NULL, ctx_gates);
+    linear_images(a, (int)rows, D, w->out_context_w, D, M, NULL, ctx_out);
     /* The initial state one image at a time: a single row takes the few-rows kernel whatever
      * the batch, so h_0 and c_0 do not depend on it. */
     for (int i = 0; i < n; i++) {
@@ -327,9 +321,7 @@ cap_status cap_decoder_begin_batch(const cap_model *m, int n, const float *a, ca
         linear(mean, 1, D, w->init_c_w, H, c0 + (size_t)i * H, 0);
         add_bias(c0 + (size_t)i * H, 1, H, w->init_c_b);
     }
-    free(scratch);
     free(mean);
-    free(att_a);
     return CAP_OK;
 }
 
@@ -341,10 +333,12 @@ cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations
 
 void cap_annotations_free(cap_annotations *ann)
 {
-    free(ann->att_a);
-    free(ann->ctx_gates);
-    free(ann->ctx_out);
-    ann->att_a = ann->ctx_gates = ann->ctx_out = NULL;
+    if (ann->owner) {
+        free(ann->att_a);
+        free(ann->ctx_gates);
+        free(ann->ctx_out);
+    }
+    *ann = (cap_annotations){0};
 }
 
 cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step_buf *buf,
@@ -368,7 +362,11 @@ cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step
     buf->h = malloc(sizeof(float) * n * H);
     buf->c = malloc(sizeof(float) * n * H);
     buf->row_ann = malloc(sizeof *buf->row_ann * n);
-    if (!buf->row_ann || !buf->att_h || !buf->emb || !buf->alpha_beta || !buf->gates || !buf->out || !buf->logits || !buf->alpha ||
+    buf->word_row = malloc(sizeof *buf->word_row * n);
+    buf->word_miss = malloc(sizeof *buf->word_miss * n);
+    buf->word_x = malloc(sizeof(float) * n * M);
+    buf->word_new = malloc(sizeof(float) * n * 4 * H);
+    if (!buf->word_row || !buf->word_miss || !buf->word_x || !buf->word_new || !buf->row_ann || !buf->att_h || !buf->emb || !buf->alpha_beta || !buf->gates || !buf->out || !buf->logits || !buf->alpha ||
         !buf->beta || !buf->h || !buf->c) {
         cap_decoder_free(buf);
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory in decoder");
@@ -389,6 +387,10 @@ void cap_decoder_free(cap_decoder_step_buf *buf)
     free(buf->h);
     free(buf->c);
     free(buf->row_ann);
+    free(buf->word_row);
+    free(buf->word_miss);
+    free(buf->word_x);
+    free(buf->word_new);
     memset(buf, 0, sizeof *buf);
 }
 
@@ -450,6 +452,32 @@ static void per_image_context(const cap_annotations *const *ann, int n, const fl
     }
 }
 
+/* buf->word_row[b] = W_x[:, :M] E y_{t-1} for each row: the gates' word half (eq. 1), kept in
+ * the model's cache after a word's first use (word_gates.h). The rows whose word is not kept
+ * yet go through one product, with the same kernel and so the same bits as a kept row. */
+static void word_gates(const cap_model *m, int n, const int *prev, cap_decoder_step_buf *buf)
+{
+    const cap_decoder_weights *w = &m->decoder;
+    const int D = m->config.feature_dim, M = m->config.embed_dim, G = 4 * m->config.hidden_dim;
+    int miss = 0;
+    for (int b = 0; b < n; b++) {
+        buf->word_row[b] = cap_word_gates_get(m->word_gates, prev[b]);
+        if (!buf->word_row[b]) {
+            memcpy(buf->word_x + (size_t)miss * M, buf->emb + (size_t)b * M,
+                   sizeof(float) * (size_t)M);
+            buf->word_miss[miss++] = b;
+        }
+    }
+    if (!miss)
+        return;
+    step_linear(buf->word_x, miss, M, w->lstm_w_ih, M + D, G, buf->word_new, 0);
+    for (int q = 0; q < miss; q++) {
+        const int b = buf->word_miss[q];
+        buf->word_row[b] = buf->word_new + (size_t)q * G;
+        cap_word_gates_put(m->word_gates, prev[b], buf->word_row[b]);
+    }
+}
+
 void cap_decoder_step(const cap_model *m, const cap_annotations *ann, int n, const int *prev,
                       const float *h_prev, const float *c_prev, cap_decoder_step_buf *buf)
 {
@@ -463,7 +491,7 @@ void cap_decoder_step_rows(const cap_model *m, const cap_annotations *const *ann
                            cap_decoder_step_buf *buf)
 {
     const cap_decoder_weights *w = &m->decoder;
-    const int D = m->config.feature_dim, M = m->config.embed_dim, H = m->config.hidden_dim,
+    const int M = m->config.embed_dim, H = m->config.hidden_dim,
               V = m->config.base_vocab_size;
     for (int b = 0; b < n; b++)
         memcpy(buf->emb + (size_t)b * M, w->embedding + (size_t)prev[b] * M,
@@ -471,9 +499,16 @@ void cap_decoder_step_rows(const cap_model *m, const cap_annotations *const *ann
     attend(m, ann, n, h_prev, buf);
 
     /* Eqs. (1)-(3): gates = W_x [E y; z] + b_x + W_hh h + b_hh, PyTorch order i, f, g, o,
-     * with W_x[:, M:] z = alpha_beta ctx_gates (see cap_decoder_begin). */
+     * with W_x[:, M:] z = alpha_beta ctx_gates (see cap_decoder_begin) and W_x[:, :M] E y
+     * from the word cache. */
     per_image_context(ann, n, buf->alpha_beta, 0, 4 * H, buf->gates, 0.0f);
-    step_linear(buf->emb, n, M, w->lstm_w_ih, M + D, 4 * H, buf->gates, 1);
+    word_gates(m, n, prev, buf);
+    for (int b = 0; b < n; b++) {
+        float *g = buf->gates + (size_t)b * 4 * H;
+        const float *x = buf->word_row[b];
+        for (int j = 0; j < 4 * H; j++)
+            g[j] += x[j];
+    }
     step_linear(h_prev, n, H, w->lstm_w_hh, H, 4 * H, buf->gates, 1);
     add_bias(buf->gates, n, 4 * H, w->lstm_b_ih);
     add_bias(buf->gates, n, 4 * H, w->lstm_b_hh);

@@ -6,13 +6,16 @@
 #include "caption.h"
 #include "model.h"
 
-/* Per-image tensors computed once before the first step. */
+/* Per-image tensors computed once before the first step. The three products of a batch's
+ * images lie in one block each, owned by the batch's first image (owner = 1): free the
+ * images of a batch together. */
 typedef struct cap_annotations {
     const float *a; /* [L][D] annotation vectors (encoder output), borrowed */
-    float *att_a;   /* [L][A] W_a a_i + b_a: the image's half of the attention MLP, owned */
-    float *ctx_gates; /* [L][4H] W_x[:, M:] a_i: the LSTM input weights on each a_i, owned */
-    float *ctx_out;   /* [L][M]  L_z a_i: the deep output's context weights on each a_i, owned */
+    float *att_a;   /* [L][A] W_a a_i + b_a: the image's half of the attention MLP */
+    float *ctx_gates; /* [L][4H] W_x[:, M:] a_i: the LSTM input weights on each a_i */
+    float *ctx_out;   /* [L][M]  L_z a_i: the deep output's context weights on each a_i */
     int L;
+    int owner; /* 1: this image's pointers are the starts of the batch's blocks, freed with it */
 } cap_annotations;
 
 /* Scratch and outputs of one step for up to max_beams rows; owned, see cap_decoder_alloc. */
@@ -28,6 +31,12 @@ typedef struct cap_decoder_step_buf {
     float *beta;   /* [n]      output: gate beta_t (sec. 4.2.1) */
     float *h, *c;  /* [n][H]   output: the new LSTM state */
     const cap_annotations **row_ann; /* [n] scratch of cap_decoder_step: every row's image */
+    /* Scratch of the gates' word half (word_gates.h): each row's kept row, and the rows of
+     * the words not kept yet, computed in one product. */
+    const float **word_row; /* [n] */
+    int *word_miss;         /* [n] rows whose word is not kept */
+    float *word_x;          /* [n][M] their E y */
+    float *word_new;        /* [n][4H] their W_x[:, :M] E y */
 } cap_decoder_step_buf;
 
 /* Compute att_a, ctx_gates and ctx_out for a (L x D, borrowed, must outlive ann) and the initial state h0, c0 ([H]
@@ -38,8 +47,9 @@ cap_status cap_decoder_begin(const cap_model *m, const float *a, cap_annotations
  * h0 and c0 [n][H]. The three products over the annotation vectors (W_a a_i, W_x[:, M:] a_i,
  * L_z a_i: 0.39 GFLOP a 7x7 image) run as one GEMM of n L rows each, so the weights are read
  * once per batch and the GEMMs are wider. Their rounding can differ from n = 1 by the BLAS
- * kernel's blocking (within float rounding; docs/speed.md). On error every ann[i] is freed.
- * Errors: CAP_ERR_NOMEM. */
+ * kernel's blocking (within float rounding; docs/speed.md). ann[0] owns the memory of all n:
+ * free them together, with cap_annotations_free on each (or on ann[0] last). On error every
+ * ann[i] is zeroed and nothing is allocated. Errors: CAP_ERR_NOMEM. */
 cap_status cap_decoder_begin_batch(const cap_model *m, int n, const float *a, cap_annotations *ann,
                                    float *h0, float *c0, cap_error *err);
 void cap_annotations_free(cap_annotations *ann);

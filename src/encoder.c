@@ -276,28 +276,35 @@ static void depthwise(const cap_conv *cv, const tensor3 *x, tensor3 *y, float *k
 
 /* The first, full 3x3 convolution on the CHW input via im2col: cols[p][(ci*3+ky)*3+kx] (the
  * weights' own order), then one GEMM. */
+enum { CONV0_BAND = 16 }; /* output rows per im2col band of conv0 */
+
 static void conv3x3(const cap_conv *cv, const tensor3 *x, float *cols, tensor3 *y)
 {
     const int s = cv->stride, oh = same_out(x->h, s), ow = same_out(x->w, s);
     const int pt = same_pad_before(x->h, 3, s), pl = same_pad_before(x->w, 3, s);
     const int K = x->c * 9;
-    for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++) {
-            float *col = cols + ((size_t)oy * ow + ox) * K;
-            for (int ci = 0; ci < x->c; ci++)
-                for (int ky = 0; ky < 3; ky++) {
-                    const int iy = oy * s + ky - pt;
-                    for (int kx = 0; kx < 3; kx++) {
-                        const int ix = ox * s + kx - pl;
-                        col[(ci * 3 + ky) * 3 + kx] =
-                            iy >= 0 && iy < x->h && ix >= 0 && ix < x->w
-                                ? x->data[((size_t)ci * x->h + iy) * x->w + ix]
-                                : 0.0f;
+    /* CONV0_BAND output rows at a time, so the im2col buffer is 16 rows' (194 KB), not the
+     * whole map's (1.4 MB a worker); each output pixel is the same K-long product either way. */
+    for (int oy0 = 0; oy0 < oh; oy0 += CONV0_BAND) {
+        const int rows = oh - oy0 < CONV0_BAND ? oh - oy0 : CONV0_BAND;
+        for (int oy = oy0; oy < oy0 + rows; oy++)
+            for (int ox = 0; ox < ow; ox++) {
+                float *col = cols + ((size_t)(oy - oy0) * ow + ox) * K;
+                for (int ci = 0; ci < x->c; ci++)
+                    for (int ky = 0; ky < 3; ky++) {
+                        const int iy = oy * s + ky - pt;
+                        for (int kx = 0; kx < 3; kx++) {
+                            const int ix = ox * s + kx - pl;
+                            col[(ci * 3 + ky) * 3 + kx] =
+                                iy >= 0 && iy < x->h && ix >= 0 && ix < x->w
+                                    ? x->data[((size_t)ci * x->h + iy) * x->w + ix]
+                                    : 0.0f;
+                        }
                     }
-                }
-        }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, oh * ow, cv->cout, K, 1.0f, cols, K,
-                cv->w, K, 0.0f, y->data, cv->cout);
+            }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows * ow, cv->cout, K, 1.0f, cols,
+                    K, cv->w, K, 0.0f, y->data + (size_t)oy0 * ow * cv->cout, cv->cout);
+    }
     y->c = cv->cout;
     y->n = 1;
     y->h = oh;
@@ -525,22 +532,24 @@ static cap_status tagger_forward(const cap_tagger_weights *tg, const tensor3 *tr
 
 /* The encoder's activations, touched once per batch, from malloc (so that, from the second
  * batch on, glibc hands back the same, already mapped memory: its mmap threshold rises after
- * the first free) and, within it, the 2 MB-aligned part marked for huge pages where the
+ * the first free), with the 2 MB-aligned whole pages inside it marked for huge pages where the
  * kernel offers them (transparent huge pages on madvise): the first image takes a few page
- * faults instead of about 2,400, which on a virtual machine cost more than the zeroing. *raw
- * gets the pointer to free. */
+ * faults instead of about 2,400, which on a virtual machine cost more than the zeroing. No
+ * room is added for alignment: such slack ends up holding other allocations, and resident,
+ * which cost 4 MB of a folder run's peak RSS (2 MB a worker). */
 #define HUGE_PAGE ((size_t)2 << 20)
-static float *scratch_alloc(size_t bytes, void **raw)
+static float *scratch_alloc(size_t bytes)
 {
-    unsigned char *p = malloc(bytes + HUGE_PAGE);
-    *raw = p;
+    unsigned char *p = malloc(bytes);
     if (!p)
         return NULL;
-    unsigned char *aligned = (unsigned char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
 #ifdef MADV_HUGEPAGE
-    madvise(aligned, bytes / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* a hint only */
+    const uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1),
+                    end = (uintptr_t)p + bytes;
+    if (end > start + HUGE_PAGE)
+        madvise((void *)start, (end - start) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* hint */
 #endif
-    return (float *)aligned;
+    return (float *)p;
 }
 
 /* The batched part of the encoder starts at the first block whose input map has at most this
@@ -555,7 +564,7 @@ static float *scratch_alloc(size_t bytes, void **raw)
 static size_t trunk_expansion_size(const cap_encoder_weights *w, int end)
 {
     const int side = same_out(CAP_ENCODER_INPUT, w->conv0.stride);
-    size_t need = (size_t)side * side * w->conv0.cin * 9;
+    size_t need = (size_t)(side < CONV0_BAND ? side : CONV0_BAND) * side * w->conv0.cin * 9;
     tensor3 x = {NULL, w->conv0.cout, 1, side, side};
     for (int b = 0; b < end; b++) {
         const cap_block *blk = &w->blocks[b];
@@ -635,9 +644,8 @@ static cap_status encode(const cap_encoder_weights *w, const cap_tagger_weights 
     block_buffer_sizes(w->blocks, first, CAP_ENCODER_BLOCKS, c, h, h, NULL, 0, need);
     const size_t batch_in = n > 1 ? (size_t)n * need[0] : 0;
     const size_t batch_rest = (size_t)n * (need[1] + need[2] + need[3]);
-    void *raw;
     const size_t activations = max_size(per_image_total, batch_rest) + batch_in;
-    float *mem = scratch_alloc(sizeof(float) * (activations + DEPTHWISE_SCRATCH), &raw);
+    float *mem = scratch_alloc(sizeof(float) * (activations + DEPTHWISE_SCRATCH));
     if (!mem)
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory for encoder activations");
     double t0 = prof ? clock_seconds() : 0.0;
@@ -667,7 +675,7 @@ static cap_status encode(const cap_encoder_weights *w, const cap_tagger_weights 
     if (tagged) {
         cap_status st = tagger_forward(tg, &cur, tag_logits, prof, &t0, err);
         if (st != CAP_OK) {
-            free(raw);
+            free(mem);
             return st;
         }
     }
@@ -678,7 +686,7 @@ static cap_status encode(const cap_encoder_weights *w, const cap_tagger_weights 
     tensor3 feat = {a, 0, 0, 0, 0};
     pointwise(&w->conv1, &cur, &feat, 1, NULL);
     tick(prof, CAP_STAGE_POINTWISE, 2.0 * feat.c * cur.c * cur.n * cur.h * cur.w, &t0);
-    free(raw);
+    free(mem);
     tick(prof, CAP_STAGE_OTHER, 0.0, &t0);
     return CAP_OK;
 }

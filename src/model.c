@@ -5,6 +5,7 @@
 
 #include "encoder.h"
 #include "error.h"
+#include "word_gates.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -435,6 +436,8 @@ cap_status cap_model_load(const char *path, cap_model **out, cap_error *err)
     if (st == CAP_OK && ld.n_classes > 0)
         st = bind_tagger(&ld, (int)ld.tagger_head_start, (int)ld.n_classes, &m->tagger);
     if (st == CAP_OK) {
+        m->word_gates = cap_word_gates_new(m->config.vocab_size, 4 * m->config.hidden_dim,
+                                           CAP_WORD_GATES_MAX);
         m->token_a = find_word(m, "a");
         m->token_an = find_word(m, "an");
     }
@@ -474,6 +477,7 @@ void cap_model_free(cap_model *model)
         munmap(model->map, model->map_size);
     free(model->words);
     free(model->classes);
+    cap_word_gates_free(model->word_gates);
     free(model);
 }
 
@@ -487,6 +491,11 @@ const char *cap_model_word(const cap_model *model, int token)
     if (token < 0 || token >= model->config.vocab_size)
         return NULL;
     return model->words[token];
+}
+
+int cap_model_input_size(const cap_model *model)
+{
+    return model->config.input_size;
 }
 
 void cap_model_grid(const cap_model *model, int *rows, int *cols)

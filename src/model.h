@@ -106,6 +106,9 @@ struct cap_model {
     int n_classes;      /* tagger outputs; 0 without a tagger */
     cap_class *classes; /* [n_classes], owned */
     int token_a, token_an; /* the articles' token ids, -1 when absent (a/an agreement) */
+    /* W_x[:, :M] E y of each word once computed (word_gates.h): owned, filled by decoder
+     * steps, thread-safe; NULL when it could not be allocated (every row is then computed). */
+    struct cap_word_gates *word_gates;
 };
 
 #endif

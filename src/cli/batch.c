@@ -91,13 +91,22 @@ static void caption_group_work(void *arg)
         if (s->rec.error || s->error[0])
             continue; /* the input list's own error (a walk that failed) */
         const double t0 = clock_seconds();
-        cap_image *img = &w->images[w->n_images];
-        if (cap_image_load_file(s->rec.path, img, &err) != CAP_OK) {
+        /* Each photo is squashed to the encoder's input as soon as it is decoded, so the
+         * group holds 150 KB a photo rather than its full size while it waits for the rest
+         * (the captions are the same: cap_model_input_size). */
+        cap_image full, *img = &w->images[w->n_images];
+        const int side = cap_model_input_size(w->b->model);
+        if (cap_image_load_file(s->rec.path, &full, &err) != CAP_OK) {
             snprintf(s->error, sizeof s->error, "%s", err.message);
         } else {
-            s->rec.width = img->width;
-            s->rec.height = img->height;
-            w->idx[w->n_images++] = j;
+            s->rec.width = full.width;
+            s->rec.height = full.height;
+            const cap_status st = cap_image_resize(&full, side, side, img, &err);
+            cap_image_free(&full);
+            if (st != CAP_OK)
+                snprintf(s->error, sizeof s->error, "%s", err.message);
+            else
+                w->idx[w->n_images++] = j;
         }
         w->ms[j] += clock_seconds() - t0;
     }
