@@ -6,31 +6,27 @@
 #include <string.h>
 #include <sys/mman.h>
 
-enum { EMPTY = 0, WRITING = 1, READY = 2 };
-
-/* Chunks are mapped directly rather than malloc'ed: from malloc they could land in a range
- * that once held the encoder's buffers, which ask for transparent huge pages, and then one
- * row would make 2 MB resident. A fresh mapping makes resident only the rows written. */
-static size_t chunk_bytes(const cap_word_gates *wg);
-static float *chunk_map(const cap_word_gates *wg)
-{
-    void *p = mmap(NULL, chunk_bytes(wg), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
+enum { EMPTY = -2, WRITING = -1 }; /* slot_of values besides a slot number >= 0 */
 
 struct cap_word_gates {
     int n_words, width, max_kept;
-    atomic_int kept; /* rows claimed so far, at most max_kept */
-    _Atomic(unsigned char) *state; /* [n_words]: EMPTY, WRITING (one thread copies), READY */
-    _Atomic(float *) *chunks;      /* [n_words / CHUNK rounded up], NULL until first needed */
+    atomic_int kept;        /* slots handed out so far (may pass max_kept; those are undone) */
+    atomic_int *slot_of;    /* [n_words]: EMPTY, WRITING (one thread copies), or its slot */
+    float *rows;            /* [max_kept][width] */
 };
+
+/* The rows are mapped, not malloc'ed: the mapping makes resident only the rows written, and
+ * malloc could place them in a range that once held the encoder's buffers, which ask for
+ * transparent huge pages (one row would then make 2 MB resident). */
+static size_t rows_bytes(int max_kept, int width)
+{
+    return sizeof(float) * (size_t)max_kept * (size_t)width;
+}
 
 cap_word_gates *cap_word_gates_new(int n_words, int width, int max_kept)
 {
     if (n_words <= 0 || width <= 0 || max_kept <= 0)
         return NULL;
-    const size_t n_chunks = ((size_t)n_words + CAP_WORD_GATES_CHUNK - 1) / CAP_WORD_GATES_CHUNK;
     cap_word_gates *wg = malloc(sizeof *wg);
     if (!wg)
         return NULL;
@@ -38,87 +34,54 @@ cap_word_gates *cap_word_gates_new(int n_words, int width, int max_kept)
     wg->width = width;
     wg->max_kept = max_kept;
     atomic_init(&wg->kept, 0);
-    wg->state = malloc(sizeof *wg->state * (size_t)n_words);
-    wg->chunks = malloc(sizeof *wg->chunks * n_chunks);
-    if (!wg->state || !wg->chunks) {
-        free(wg->state);
-        free(wg->chunks);
+    wg->slot_of = malloc(sizeof *wg->slot_of * (size_t)n_words);
+    void *rows = mmap(NULL, rows_bytes(max_kept, width), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!wg->slot_of || rows == MAP_FAILED) {
+        if (rows != MAP_FAILED)
+            munmap(rows, rows_bytes(max_kept, width));
+        free(wg->slot_of);
         free(wg);
         return NULL;
     }
+    wg->rows = rows;
     for (int i = 0; i < n_words; i++)
-        atomic_init(&wg->state[i], EMPTY);
-    for (size_t c = 0; c < n_chunks; c++)
-        atomic_init(&wg->chunks[c], NULL);
+        atomic_init(&wg->slot_of[i], EMPTY);
     return wg;
-}
-
-static size_t chunk_bytes(const cap_word_gates *wg)
-{
-    return sizeof(float) * CAP_WORD_GATES_CHUNK * (size_t)wg->width;
 }
 
 void cap_word_gates_free(cap_word_gates *wg)
 {
     if (!wg)
         return;
-    const size_t n_chunks =
-        ((size_t)wg->n_words + CAP_WORD_GATES_CHUNK - 1) / CAP_WORD_GATES_CHUNK;
-    for (size_t c = 0; c < n_chunks; c++) {
-        float *chunk = atomic_load_explicit(&wg->chunks[c], memory_order_relaxed);
-        if (chunk)
-            munmap(chunk, chunk_bytes(wg));
-    }
-    free(wg->chunks);
-    free(wg->state);
+    munmap(wg->rows, rows_bytes(wg->max_kept, wg->width));
+    free(wg->slot_of);
     free(wg);
-}
-
-static float *row_in_chunk(float *chunk, const cap_word_gates *wg, int token)
-{
-    return chunk + (size_t)(token % CAP_WORD_GATES_CHUNK) * (size_t)wg->width;
 }
 
 const float *cap_word_gates_get(cap_word_gates *wg, int token)
 {
     if (!wg || token < 0 || token >= wg->n_words)
         return NULL;
-    /* Acquire: a READY state makes the chunk pointer and the row written before it visible. */
-    if (atomic_load_explicit(&wg->state[token], memory_order_acquire) != READY)
-        return NULL;
-    float *chunk =
-        atomic_load_explicit(&wg->chunks[token / CAP_WORD_GATES_CHUNK], memory_order_relaxed);
-    return row_in_chunk(chunk, wg, token);
+    /* Acquire: a slot number makes the row written before it visible. */
+    const int slot = atomic_load_explicit(&wg->slot_of[token], memory_order_acquire);
+    return slot >= 0 ? wg->rows + (size_t)slot * (size_t)wg->width : NULL;
 }
 
 void cap_word_gates_put(cap_word_gates *wg, int token, const float *row)
 {
-    if (!wg || token < 0 || token >= wg->n_words)
-        return;
-    if (atomic_load_explicit(&wg->kept, memory_order_relaxed) >= wg->max_kept)
+    if (!wg || token < 0 || token >= wg->n_words ||
+        atomic_load_explicit(&wg->kept, memory_order_relaxed) >= wg->max_kept)
         return; /* full: this word's row is computed at every use */
-    unsigned char expected = EMPTY;
-    if (!atomic_compare_exchange_strong_explicit(&wg->state[token], &expected, WRITING,
-                                                 memory_order_acquire, memory_order_relaxed))
+    int expected = EMPTY;
+    if (!atomic_compare_exchange_strong_explicit(&wg->slot_of[token], &expected, WRITING,
+                                                 memory_order_relaxed, memory_order_relaxed))
         return; /* kept, or being kept, by another thread */
-    if (atomic_fetch_add_explicit(&wg->kept, 1, memory_order_relaxed) >= wg->max_kept) {
-        atomic_store_explicit(&wg->state[token], EMPTY, memory_order_release);
-        return; /* another thread took the last place */
+    const int slot = atomic_fetch_add_explicit(&wg->kept, 1, memory_order_relaxed);
+    if (slot >= wg->max_kept) { /* another thread took the last slot */
+        atomic_store_explicit(&wg->slot_of[token], EMPTY, memory_order_relaxed);
+        return;
     }
-    _Atomic(float *) *slot = &wg->chunks[token / CAP_WORD_GATES_CHUNK];
-    float *chunk = atomic_load_explicit(slot, memory_order_acquire);
-    if (!chunk) {
-        float *fresh = chunk_map(wg);
-        if (!fresh) {
-            atomic_store_explicit(&wg->state[token], EMPTY, memory_order_release);
-            return;
-        }
-        if (atomic_compare_exchange_strong_explicit(slot, &chunk, fresh, memory_order_acq_rel,
-                                                    memory_order_acquire))
-            chunk = fresh;
-        else
-            munmap(fresh, chunk_bytes(wg)); /* another thread's won; `chunk` holds it */
-    }
-    memcpy(row_in_chunk(chunk, wg, token), row, sizeof(float) * (size_t)wg->width);
-    atomic_store_explicit(&wg->state[token], READY, memory_order_release);
+    memcpy(wg->rows + (size_t)slot * (size_t)wg->width, row, sizeof(float) * (size_t)wg->width);
+    atomic_store_explicit(&wg->slot_of[token], slot, memory_order_release);
 }

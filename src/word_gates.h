@@ -8,20 +8,20 @@
  * captions and alphas are bit for bit those without the cache.
  *
  * One cache belongs to a cap_model and is shared by every thread that captions with it:
- * lookups take no lock (a row is published with a release store of its state), and memory is
- * taken in chunks of CAP_WORD_GATES_CHUNK rows only for words that occur (about 600 of the
- * 3,292 over the 1,000 Flickr8k dev photos), at most CAP_WORD_GATES_MAX rows.
+ * lookups take no lock (a row is published with a release store of its slot number), and it
+ * keeps at most CAP_WORD_GATES_MAX rows, the first words used, in one mapping made at load
+ * (4 MB of address space; resident only for the rows written: about 600 words occur in the
+ * captions of the 1,000 Flickr8k dev photos).
  */
 #ifndef CAPTION_WORD_GATES_H
 #define CAPTION_WORD_GATES_H
 
 typedef struct cap_word_gates cap_word_gates;
 
-/* Rows per chunk of memory, and the rows a model's cache keeps: 512 (4 MB at 4H = 2048) hold
- * every word of most captions (the 1,000 Flickr8k dev photos use about 600 words, and the
- * 512 most frequent make up 95 % of the words fed back) and keep a folder run's peak RSS
- * under 100 MB however many photos it has. */
-enum { CAP_WORD_GATES_CHUNK = 16, CAP_WORD_GATES_MAX = 512 };
+/* The rows a model's cache keeps: 512 (4 MB at 4H = 2048) hold every word of most captions
+ * (the 512 most frequent words make up 95 % of the words fed back over the Flickr8k dev
+ * photos) and keep a folder run's peak RSS under 100 MB however many photos it has. */
+enum { CAP_WORD_GATES_MAX = 512 };
 
 /* A cache for tokens 0 .. n_words - 1, rows of `width` floats, keeping at most max_kept rows
  * (the first words used; the rows of later words are computed at every use). NULL when out of
@@ -34,8 +34,8 @@ void cap_word_gates_free(cap_word_gates *wg);
 const float *cap_word_gates_get(cap_word_gates *wg, int token);
 
 /* Keep a copy of `row` for `token`. Does nothing when the row is already kept or being kept
- * by another thread (it holds the same values), when wg is NULL, or when its chunk cannot be
- * allocated. Thread-safe. */
+ * by another thread (it holds the same values), when wg is NULL, or when max_kept rows are
+ * kept. Thread-safe. */
 void cap_word_gates_put(cap_word_gates *wg, int token, const float *row);
 
 #endif
