@@ -458,6 +458,30 @@ class GroundingFineTune(unittest.TestCase):
         self.assertAlmostEqual(float(loss), math.log(2), places=6)
         self.assertAlmostEqual(float(mass), 0.5, places=6)
 
+    def test_low_rank_keeps_the_largest_singular_values_and_freezes(self):
+        torch.manual_seed(5)
+        lin = torch.nn.Linear(9, 6)
+        w0 = lin.weight.detach().clone()
+        s0 = torch.linalg.svdvals(w0)
+        dropped = grounding.low_rank_(lin, 2)
+        w = lin.weight.detach()
+        self.assertFalse(lin.weight.requires_grad)
+        self.assertTrue(lin.bias.requires_grad)
+        self.assertEqual(int(torch.linalg.matrix_rank(w)), 2)
+        s = torch.linalg.svdvals(w)
+        self.assertLess(float((s[:2] - s0[:2]).abs().max()), TOL)   # the two largest kept
+        # Eckart-Young: the error is the dropped singular values, and their share is returned.
+        err = float(((w - w0) ** 2).sum())
+        self.assertAlmostEqual(err, float((s0[2:] ** 2).sum()), places=4)
+        self.assertAlmostEqual(dropped, float((s0[2:] ** 2).sum() / (s0 ** 2).sum()), places=5)
+        full = torch.nn.Linear(9, 6)
+        wf = full.weight.detach().clone()
+        self.assertAlmostEqual(grounding.low_rank_(full, 6), 0.0, places=6)
+        self.assertLess(float((full.weight - wf).abs().max()), TOL)     # full rank: unchanged
+        zero = torch.nn.Linear(9, 6)
+        grounding.low_rank_(zero, 0)
+        self.assertEqual(float(zero.weight.abs().max()), 0.0)          # rank 0: blind
+
     def test_attended_tile_is_where_the_first_step_looks(self):
         d = small_decoder()
         with torch.no_grad():

@@ -54,7 +54,8 @@ import torch.nn.functional as F
 from captioner import decoder as dm
 from captioner import mobilenet_v2, model_file
 from captioner.image import load_rgb
-from captioner.grounding import (attended_tiles, context_word_loss, grounding_loss, mosaic_batch,
+from captioner.grounding import (attended_tiles, context_word_loss, grounding_loss, low_rank_,
+                                 mosaic_batch,
                                  tile_pixels)
 from captioner.mosaic import tile_cell_weights
 from captioner.paths import CACHE, FLICKR8K, TFLITE
@@ -161,6 +162,11 @@ def main():
                     help="zero and freeze the initial state's weights (W_init_h, W_init_c; the "
                          "biases train), so h_0 and c_0 no longer see the photo and every word "
                          "must come through the attention; the file format is unchanged")
+    ap.add_argument("--init-rank", type=int, default=None, metavar="R",
+                    help="replace W_init_h and W_init_c by their best rank-R approximations "
+                         "(SVD) and freeze them (the biases train): h_0, c_0 see only R "
+                         "numbers about the photo, between --blind-init (R = 0) and the "
+                         "shipped decoder (R = 512); the file format is unchanged")
     ap.add_argument("--word-from-context", type=float, default=0.0, metavar="W",
                     help="add W x the cross-entropy of each word predicted from its step's "
                          "context vector alone (a linear head trained with it; "
@@ -207,6 +213,10 @@ def main():
         for m in (decoder.init_h, decoder.init_c):
             m.weight.data.zero_()
             m.weight.requires_grad_(False)
+    elif args.init_rank is not None:
+        for name, m in (("W_init_h", decoder.init_h), ("W_init_c", decoder.init_c)):
+            print("%s: rank %d keeps %.1f %% of its squared norm" % (
+                name, args.init_rank, 100 * (1 - low_rank_(m, args.init_rank))), flush=True)
     att_params = [p for m in (decoder.att_feature, decoder.att_hidden, decoder.att_score)
                   for p in m.parameters()]
     other = [p for p in decoder.parameters()

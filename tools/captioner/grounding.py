@@ -36,6 +36,23 @@ def tile_pixels(cache, names, data):
     return tiles
 
 
+def low_rank_(linear, rank):
+    """Replace linear.weight by its best rank-`rank` approximation (the SVD's `rank` largest
+    singular values; Eckart-Young) in place, and freeze it. For the initial state's
+    weights: h_0 = W_init mean_i(a_i) + b then carries only `rank` numbers about the photo (a
+    gist: indoors or out, people or animals), so what the caption names must come through the
+    attention; rank 0 is --blind-init. Returns the dropped singular values' share of the
+    squared Frobenius norm."""
+    with torch.no_grad():
+        w = linear.weight
+        u, s, vh = torch.linalg.svd(w, full_matrices=False)
+        kept = (u[:, :rank] * s[:rank]) @ vh[:rank]
+        dropped = float((s[rank:] ** 2).sum() / (s ** 2).sum())
+        w.copy_(kept)
+    w.requires_grad_(False)
+    return dropped
+
+
 def mosaic_batch(tiles, encoded, n_mosaics, rng):
     """n_mosaics mosaics of 4 distinct random train photos, each tile mirrored with probability
     1/2. Returns the mosaics' pixels (M, 3, 224, 224) preprocessed, and for the 4 M rows
