@@ -29,7 +29,8 @@ gives the decoder a reason to look: only one tile holds what its caption names. 
 Experimental: not in tools/train_all.sh. The runs made (models/README.md, "Grounding"):
 sharper maps, but the pointing hit rate rose only with --blind-init (h_0 no longer sees the
 photo, so words must come through the attention), and every run cost dev CIDEr-D; the blind
-initial state is a decoder to train from the start, not a fine-tune.
+initial state is a decoder to train from the start, not a fine-tune. A rank-8 initial state
+(--init-rank 8) did neither: hit rate below the shipped file's, captions as poor as blind.
 --word-from-context W adds, on every caption (photos and mosaics), W x the cross-entropy of
 each word predicted from its step's context vector alone by a linear head trained alongside
 (captioner.grounding.context_word_loss): a map that stays on the same blend for every word
