@@ -366,8 +366,9 @@ cap_status cap_decoder_alloc(const cap_model *m, int max_beams, cap_decoder_step
     buf->word_miss = malloc(sizeof *buf->word_miss * n);
     buf->word_x = malloc(sizeof(float) * n * M);
     buf->word_new = malloc(sizeof(float) * n * 4 * H);
-    if (!buf->word_row || !buf->word_miss || !buf->word_x || !buf->word_new || !buf->row_ann || !buf->att_h || !buf->emb || !buf->alpha_beta || !buf->gates || !buf->out || !buf->logits || !buf->alpha ||
-        !buf->beta || !buf->h || !buf->c) {
+    if (!buf->att_h || !buf->emb || !buf->alpha_beta || !buf->gates || !buf->out ||
+        !buf->logits || !buf->alpha || !buf->beta || !buf->h || !buf->c || !buf->row_ann ||
+        !buf->word_row || !buf->word_miss || !buf->word_x || !buf->word_new) {
         cap_decoder_free(buf);
         return cap_fail(err, CAP_ERR_NOMEM, "out of memory in decoder");
     }

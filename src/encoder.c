@@ -274,10 +274,10 @@ static void depthwise(const cap_conv *cv, const tensor3 *x, tensor3 *y, float *k
     y->w = same_out(x->w, cv->stride);
 }
 
-/* The first, full 3x3 convolution on the CHW input via im2col: cols[p][(ci*3+ky)*3+kx] (the
- * weights' own order), then one GEMM. */
 enum { CONV0_BAND = 16 }; /* output rows per im2col band of conv0 */
 
+/* The first, full 3x3 convolution on the CHW input via im2col: cols[p][(ci*3+ky)*3+kx] (the
+ * weights' own order) for CONV0_BAND output rows at a time, one GEMM per band. */
 static void conv3x3(const cap_conv *cv, const tensor3 *x, float *cols, tensor3 *y)
 {
     const int s = cv->stride, oh = same_out(x->h, s), ow = same_out(x->w, s);
@@ -546,7 +546,7 @@ static float *scratch_alloc(size_t bytes)
 #ifdef MADV_HUGEPAGE
     const uintptr_t start = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1),
                     end = (uintptr_t)p + bytes;
-    if (end > start + HUGE_PAGE)
+    if (end >= start + HUGE_PAGE)
         madvise((void *)start, (end - start) / HUGE_PAGE * HUGE_PAGE, MADV_HUGEPAGE); /* hint */
 #endif
     return (float *)p;

@@ -86,6 +86,7 @@ static void caption_group_work(void *arg)
 {
     group_work *w = arg;
     cap_error err = {0};
+    const int side = cap_model_input_size(w->b->model);
     for (int j = 0; j < w->n; j++) {
         slot *s = w->slots[j];
         if (s->rec.error || s->error[0])
@@ -95,7 +96,6 @@ static void caption_group_work(void *arg)
          * group holds 150 KB a photo rather than its full size while it waits for the rest
          * (the captions are the same: cap_model_input_size). */
         cap_image full, *img = &w->images[w->n_images];
-        const int side = cap_model_input_size(w->b->model);
         if (cap_image_load_file(s->rec.path, &full, &err) != CAP_OK) {
             snprintf(s->error, sizeof s->error, "%s", err.message);
         } else {
