@@ -13,7 +13,10 @@ Prints a table:
      count; the captions are compared;
   3. the C program's per-stage times per image (tests/bench_stages, one BLAS thread: decode,
      resize, encoder split by layer kind, decoder = beam search) and the encoder's GFLOP/s next
-     to the machine's single-thread sgemm GFLOP/s (1024^3, and the encoder's own GEMM shapes);
+     to the machine's single-thread sgemm GFLOP/s (1024^3, and the encoder's own GEMM shapes),
+     on the single-image path and on the lockstep path (--batch 4); the decoder's step
+     products' GFLOP/s (tests/bench_rows) with the weights warm and from memory, next to sgemm's
+     on the same shapes;
   4. peak RSS (ru_maxrss of the process) of each run;
   5. the ratios PyTorch time / C time (how many times faster C is) and C / PyTorch memory.
 With --baseline EXE (a previous build of caption, e.g. one made from an older commit in a
@@ -181,6 +184,14 @@ def main():
     st = dict(line.split(" ", 1) for line in stages_out.splitlines())
     f = {k: float(v) for k, v in st.items() if k not in ("core",)}
     enc_gflops = f["enc_gflop"] / (f["encoder_ms"] / 1e3)
+    # The lockstep path as the folder mode runs it (4 images a batch, one BLAS thread).
+    _, _, batched_out = run_rss([stages_exe, "--batch", "4", args.model, "3", "1", *paths[:100]])
+    fb = {k: float(v) for k, v in (line.split(" ", 1) for line in batched_out.splitlines())
+          if k not in ("core",)}
+    enc_batched_gflops = fb["enc_gflop"] / (fb["encoder_ms"] / 1e3)
+    # The decoder's step products (its main compute), warm and with the weights from memory.
+    rows_exe = os.path.join(args.build, "tests", "bench_rows")
+    _, _, rows_out = run_rss([rows_exe])
     os.unlink(list_file.name)
 
     # The table.
@@ -236,6 +247,21 @@ def main():
               f["sgemm1024_gflops"], f["sgemm_encoder_gflops"], enc_gflops,
               100 * enc_gflops / f["sgemm1024_gflops"],
               100 * f["enc_pointwise_gflop"] / (f["enc_pointwise_ms"] / 1e3) / f["sgemm1024_gflops"]))
+    print()
+    print("Batched path (tests/bench_stages --batch 4, %d dev images, one BLAS thread): encoder "
+          "%.2f ms a photo, %.1f GFLOP/s = %.0f %% of sgemm 1024^3 (%.1f GFLOP/s in that run); "
+          "decoder %.2f ms a photo" % (
+              len(paths[:100]), fb["encoder_ms"], enc_batched_gflops, 100 * enc_batched_gflops / fb["sgemm1024_gflops"],
+              fb["sgemm1024_gflops"], fb["decoder_ms"]))
+    print()
+    print("The decoder's step products (tests/bench_rows: rows x a weight matrix, in 512; warm: "
+          "weights in the caches as far as they fit; cold: from memory, as in a step):")
+    print()
+    print("| rows | weight rows | warm GFLOP/s | cold GFLOP/s | sgemm GFLOP/s, same shape |")
+    print("| --- | --- | --- | --- | --- |")
+    for line in rows_out.splitlines():
+        w = line.split()
+        print("| %s | %s | %s | %s | %s |" % (w[1], w[3], w[9], w[11], w[13]))
     if core_rows:
         print()
         print("| OpenBLAS core (forced) | one photo | batch images/s (-j %d) | captions as default |" % c_jobs)
