@@ -565,5 +565,39 @@ class GroundingFineTune(unittest.TestCase):
                          losses[0])
 
 
+    def test_evidence_maps_follow_the_output_layer_and_exempt_steps_do_not_count(self):
+        end = 2
+        d = dm.SoftAttentionDecoder(vocab_size=6, feature_dim=2, embed_dim=2, attention_dim=3,
+                                    hidden_dim=4, dropout=0.0)
+        with torch.no_grad():
+            d.out_context.weight.copy_(torch.eye(2))            # L_z = I: the context is a_i
+            d.out_logits.weight.zero_()
+            d.out_logits.weight[3, 0] = d.out_logits.weight[4, 1] = 5.0   # w3 <- cell 0, w4 <- 1
+        a = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])          # (N=1, L=2 cells, D=2)
+        tokens = torch.tensor([[[1, 3, 4, end]]])              # <start> w3 w4 <end>
+        q = grounding.evidence_maps(d, a, tokens, 3)
+        p = 1 / (1 + math.exp(-5))                             # softmax of (5, 0)
+        self.assertLess(float((q[0, 0, 0] - torch.tensor([p, 1 - p])).abs().max()), TOL)
+        self.assertLess(float((q[0, 0, 1] - torch.tensor([1 - p, p])).abs().max()), TOL)
+        mask = torch.ones(1, 1, 3, dtype=torch.bool)
+        exempt = torch.zeros(6, dtype=torch.bool)
+        exempt[end] = True
+        right = torch.tensor([[[[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]]])
+        flat = torch.full((1, 1, 3, 2), 0.5)
+        swapped = right[:, :, [1, 0, 2]]
+        loss_right, overlap = grounding.evidence_loss(d, a, right, mask, tokens, exempt)
+        loss_flat, _ = grounding.evidence_loss(d, a, flat, mask, tokens, exempt)
+        loss_swapped, _ = grounding.evidence_loss(d, a, swapped, mask, tokens, exempt)
+        self.assertAlmostEqual(float(overlap), p, places=5)
+        self.assertLess(float(loss_right), float(loss_flat))
+        self.assertAlmostEqual(float(loss_flat), math.log(2), places=5)
+        self.assertGreater(float(loss_swapped), 4.0)
+        # Exempt words (the <end> step here; stop words in training) do not count; exempting
+        # w4 too leaves w3's step alone.
+        exempt[4] = True
+        loss_w3, _ = grounding.evidence_loss(d, a, right, mask, tokens, exempt)
+        self.assertAlmostEqual(float(loss_w3), -(1 - p) * math.log(1e-8), places=3)
+
+
 if __name__ == "__main__":
     unittest.main()

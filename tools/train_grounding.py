@@ -35,6 +35,12 @@ initial state is a decoder to train from the start, not a fine-tune. A rank-8 in
 each word predicted from its step's context vector alone by a linear head trained alongside
 (captioner.grounding.context_word_loss): a map that stays on the same blend for every word
 cannot name them apart. With --mosaics 0 a step is whole photos only.
+--evidence W adds W x the cross-entropy of each content word's attention against where the
+decoder's own output layer finds that word in the feature map (captioner.grounding.
+evidence_loss; the maps locate 68 % of the benchmark's mosaic words, tools/grounding_evidence.py);
+--word-query gives the attention a bilinear score (W_q h)^T (L_z a_i) to follow them with
+(not exportable; scored by tools/grounding_torch.py). Runs I and J in the model card: a little
+more pointing, less CIDEr-D, as before.
 The doubly stochastic penalty (--att-lambda) applies to the whole photos' captions only.
 Adam (the attention MLP --attention-lr, the rest of the decoder --lr, the encoder head
 --encoder-lr), constant; gradients clipped at norm 5.
@@ -55,11 +61,11 @@ import torch.nn.functional as F
 from captioner import decoder as dm
 from captioner import mobilenet_v2, model_file
 from captioner.image import load_rgb
-from captioner.grounding import (attended_tiles, context_word_loss, grounding_loss, low_rank_,
-                                 mosaic_batch,
-                                 tile_pixels)
+from captioner.grounding import (attended_tiles, context_word_loss, evidence_loss,
+                                 grounding_loss, low_rank_, mosaic_batch, tile_pixels)
 from captioner.mosaic import tile_cell_weights
 from captioner.paths import CACHE, FLICKR8K, TFLITE
+from grounding_bench import STOP_WORDS
 from train import encode_caption, features, models_from_checkpoint
 
 TRAIN_CONFIG = dict(dim=512, attention_dim=None, dropout=0.5, embed_dropout=0.0,
@@ -130,8 +136,9 @@ def report(step, steps, totals, t0, photos_only):
         return
     m = totals / (25 if step % 25 == 24 else step % 25 + 1)
     if photos_only:
-        print("step %d/%d: photos xent %.3f, word from the context %.3f, %.0f s"
-              % (step + 1, steps, m[0], m[1], time.time() - t0), flush=True)
+        print("step %d/%d: photos xent %.3f, word from the context or evidence %.3f "
+              "(overlap %.3f), %.0f s" % (step + 1, steps, m[0], m[1], m[2], time.time() - t0),
+              flush=True)
     else:
         print("step %d/%d: photos xent %.3f, mosaics xent %.3f, ground %.3f (mass on the tile "
               "%.3f), %.0f s" % (step + 1, steps, *m, time.time() - t0), flush=True)
@@ -172,6 +179,17 @@ def main():
                     help="add W x the cross-entropy of each word predicted from its step's "
                          "context vector alone (a linear head trained with it; "
                          "captioner.grounding.context_word_loss); 0 = off")
+    ap.add_argument("--evidence", type=float, default=0.0, metavar="W",
+                    help="add W x the cross-entropy of each content word's attention against "
+                         "where the decoder's output layer finds that word in the feature map "
+                         "(captioner.grounding.evidence_loss), on the whole photos; 0 = off")
+    ap.add_argument("--word-query", action="store_true",
+                    help="add the experimental bilinear attention score (W_q h)^T (L_z a_i) "
+                         "(SoftAttentionDecoder word_query; W_q starts at zero and trains at "
+                         "--attention-lr); not exportable: evaluate with tools/grounding_torch.py")
+    ap.add_argument("--query-lr", type=float, default=1e-5,
+                    help="learning rate of W_q (--word-query): its scores are on the scale of "
+                         "logits, so a rate like the attention MLP's makes every map one-hot")
     ap.add_argument("--save-every", type=int, default=0,
                     help="also write OUT/step_N.pt every N steps")
     ap.add_argument("--att-lambda", type=float, default=0.0,
@@ -194,6 +212,9 @@ def main():
         raise SystemExit("train_grounding.py: %s was trained with another vocabulary than %s"
                          % (args.init, args.cache))
     encoder, decoder = models_from_checkpoint(ck)
+    if args.word_query:
+        decoder.att_query = torch.nn.Linear(decoder.hidden_dim, decoder.embed_dim, bias=False)
+        torch.nn.init.zeros_(decoder.att_query.weight)
     word_id = {w: i for i, w in enumerate(vocab)}
     captions = json.load(open(os.path.join(args.cache, "captions.json")))["train"]
     names = open(os.path.join(args.data, "Flickr_8k.trainImages.txt")).read().split()
@@ -220,16 +241,18 @@ def main():
                 name, args.init_rank, 100 * (1 - low_rank_(m, args.init_rank))), flush=True)
     att_params = [p for m in (decoder.att_feature, decoder.att_hidden, decoder.att_score)
                   for p in m.parameters()]
+    query_params = list(decoder.att_query.parameters()) if decoder.att_query is not None else []
     other = [p for p in decoder.parameters()
-             if p.requires_grad and all(p is not q for q in att_params)]
+             if p.requires_grad and all(p is not q for q in att_params + query_params)]
     if args.train == "attention":
         for p in other:
             p.requires_grad_(False)
         other = []
-    dec_params = att_params + other
+    dec_params = att_params + query_params + other
     # The word-from-context head is new and trains only here: the attention MLP's rate.
     word_head = torch.nn.Linear(decoder.feature_dim, len(vocab))
     groups = [dict(params=att_params, lr=args.attention_lr or args.lr),
+              dict(params=query_params, lr=args.query_lr),
               dict(params=other, lr=args.lr), dict(params=head_params, lr=args.encoder_lr),
               dict(params=list(word_head.parameters()) if args.word_from_context else [],
                    lr=args.attention_lr or args.lr)]
@@ -238,6 +261,8 @@ def main():
     order = list(range(n_train))
     rng.shuffle(order)
     end = word_id[dm.END]
+    exempt = torch.zeros(len(vocab), dtype=torch.bool)
+    exempt[[word_id[w] for w in STOP_WORDS if w in word_id] + [end]] = True
     t0 = time.time()
     totals = np.zeros(4)
     for step in range(args.steps):
@@ -258,6 +283,9 @@ def main():
         if args.word_from_context:
             word = context_word_loss(word_head, photos, alphas, mask, tokens, end)
             loss = loss + args.word_from_context * word
+        if args.evidence:
+            word, overlap = evidence_loss(decoder, photos, alphas, mask, tokens, exempt)
+            loss = loss + args.evidence * word
         if args.mosaics:
             a = features(encoder, trunk[len(x):])                      # (M, L, D)
             if args.mosaic_rows == "tiles":
@@ -278,7 +306,8 @@ def main():
                                                                          mask, mtok, end)
             totals += [float(xent), float(mxent), float(ground), float(mass)]
         else:
-            totals += [float(xent), float(word) if args.word_from_context else 0.0, 0.0, 0.0]
+            totals += [float(xent), float(word) if args.word_from_context or args.evidence
+                       else 0.0, float(overlap) if args.evidence else 0.0, 0.0]
         loss_step(opt, loss, dec_params, head_params)
         report(step, args.steps, totals, t0, not args.mosaics)
         if args.save_every and (step + 1) % args.save_every == 0 and step + 1 < args.steps:

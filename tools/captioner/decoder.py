@@ -55,7 +55,8 @@ def caption_tensors(caps):
 
 class SoftAttentionDecoder(nn.Module):
     def __init__(self, vocab_size, feature_dim=1280, embed_dim=256, attention_dim=256,
-                 hidden_dim=256, dropout=0.5, embed_dropout=0.0, blind_init=False):
+                 hidden_dim=256, dropout=0.5, embed_dropout=0.0, blind_init=False,
+                 word_query=False):
         super().__init__()
         self.blind_init = blind_init
         self.vocab_size, self.feature_dim = vocab_size, feature_dim
@@ -75,6 +76,14 @@ class SoftAttentionDecoder(nn.Module):
         self.out_hidden = nn.Linear(hidden_dim, embed_dim, bias=False)    # L_h
         self.out_context = nn.Linear(feature_dim, embed_dim, bias=False)  # L_z
         self.out_logits = nn.Linear(embed_dim, vocab_size)               # L_o, b_o
+        # Experimental (model card, "J"): a second, bilinear attention score
+        # (W_q h)^T (L_z a_i): what the state is about to say against what each cell would
+        # say through the deep output's context half. Zero at the start, so a decoder
+        # fine-tuned with it begins as the one it was loaded from. Not in the file format.
+        self.att_query = None
+        if word_query:
+            self.att_query = nn.Linear(hidden_dim, embed_dim, bias=False)   # W_q
+            nn.init.zeros_(self.att_query.weight)
         self.dropout = nn.Dropout(dropout)
         # On the word embedding E y_{t-1} (LSTM input and deep output), as Luo's
         # self-critical.pytorch does; training only, so inference and the C decoder ignore it.
@@ -90,9 +99,16 @@ class SoftAttentionDecoder(nn.Module):
             mean = (weights.unsqueeze(2) * a).sum(1) / weights.sum(1, keepdim=True)
         return self.init_h(mean), self.init_c(mean)
 
+    def query_scores(self, a, h):
+        """(B, L) the word-query scores (W_q h)^T (L_z a_i), or 0 without att_query."""
+        if self.att_query is None:
+            return 0.0
+        return torch.bmm(self.out_context(a), self.att_query(h).unsqueeze(2)).squeeze(2)
+
     def attend(self, a, att_a, h):
         """Returns alpha (B, L), beta (B, 1), z (B, D). att_a = W_a a + b_a, precomputed."""
         e = self.att_score(torch.tanh(att_a + self.att_hidden(h).unsqueeze(1))).squeeze(2)
+        e = e + self.query_scores(a, h)
         alpha = F.softmax(e, dim=1)
         beta = torch.sigmoid(self.beta_gate(h))
         z = beta * torch.bmm(alpha.unsqueeze(1), a).squeeze(1)
@@ -126,9 +142,12 @@ class SoftAttentionDecoder(nn.Module):
                 for s in self.init_state(a, init_weights))             # (N*K, H)
         emb = self.embed_dropout(self.embedding(captions)).flatten(0, 1)  # (N*K, T, E)
         hs, zs, alphas = [], [], []
+        ctx_a = self.out_context(a) if self.att_query is not None else None   # (N, L, M)
         for t in range(int(lengths.max())):
             e = self.att_score(torch.tanh(att_a.unsqueeze(1)
                                           + self.att_hidden(h).view(N, K, 1, -1))).squeeze(3)
+            if ctx_a is not None:
+                e = e + torch.einsum("nlm,nkm->nkl", ctx_a, self.att_query(h).view(N, K, -1))
             alpha = F.softmax(e, dim=2)                        # (N, K, L)
             beta = torch.sigmoid(self.beta_gate(h))            # (N*K, 1)
             z = beta * torch.bmm(alpha, a).flatten(0, 1)       # (N*K, D)
@@ -156,4 +175,5 @@ def from_train_config(cfg, vocab_size):
                                 attention_dim=cfg.get("attention_dim") or cfg["dim"],
                                 hidden_dim=cfg["dim"], dropout=cfg["dropout"],
                                 embed_dropout=cfg.get("embed_dropout", 0.0),
-                                blind_init=cfg.get("blind_init", False))
+                                blind_init=cfg.get("blind_init", False),
+                                word_query=cfg.get("grounding", {}).get("word_query", False))
