@@ -191,8 +191,8 @@ static inline __attribute__((always_inline)) void rows_block_times_wt(
  * block of 4 runs, the next block's rows are prefetched a cache line at a time, in step with
  * the loads (pf_rows: the weight rows from W on that may be prefetched, 0 for none): the
  * hardware prefetcher alone does not keep 4 short streams (a 512-float row is 32 lines) fed
- * from memory, and a decoder step's weights come from memory (tests/bench_rows: 12 rows
- * 62 -> 73 GFLOP/s, 3 rows 20 -> 31 GFLOP/s). */
+ * from memory, and a decoder step's weights come from memory (tests/bench_rows, weights from
+ * memory: 3 rows 18-20 -> 35-36 GFLOP/s, 12 rows 58-63 -> 58-76). */
 static inline __attribute__((always_inline)) void rows_times_block(
     const float *const *x, int nb, int in, const float *W, int ldw, int out, float *Y, int ldy,
     int accumulate, int pf_rows)

@@ -10,7 +10,9 @@
  *   rows N out OUT in IN  ms MS  gflops G  cold_gflops C  sgemm_gflops S
  * MS the median over REPEAT calls (default 200) with the weights warm in the caches as far as
  * they fit (the kernel's compute rate), G its rate, C the rate when each call's weights come
- * from memory (one of 16 copies in turn), S OpenBLAS sgemm's warm rate. */
+ * from memory (copies of the matrix in turn, at least 128 MB of them: more than the caches),
+ * S OpenBLAS sgemm's warm rate, with the kernels the caption program selects. */
+#include "common/blas_kernels.h"
 #include "common/clock.h"
 #include "decoder.h"
 
@@ -32,16 +34,16 @@ static float *random_matrix(size_t n)
     return m;
 }
 
-/* COPIES weight matrices cycled through, so that with `cold` each call finds its weights in
- * memory, not in the caches (64 MB and more), as a decoder step of a batch finds them. */
-enum { COPIES = 16 };
+/* Copies of the weight matrix cycled through, so that with `cold` each call finds its weights
+ * in memory, not in the caches, as a decoder step finds them: at least COLD_BYTES in all. */
+#define COLD_BYTES ((size_t)128 << 20)
 
-static double median_ms(const float *X, int n, int in, float *const *Ws, int out, float *Y,
-                        int repeat, int use_blas, int cold)
+static double median_ms(const float *X, int n, int in, float *const *Ws, int copies, int out,
+                        float *Y, int repeat, int use_blas, int cold)
 {
     double *t = malloc(sizeof(double) * (size_t)repeat), med;
     for (int r = 0; r < repeat; r++) {
-        const float *W = Ws[cold ? r % COPIES : 0];
+        const float *W = Ws[cold ? r % copies : 0];
         const double t0 = clock_seconds();
         if (use_blas)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, X, in, W, in,
@@ -64,29 +66,33 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_rows [REPEAT]\n");
         return 2;
     }
+    blas_kernels_select(); /* the kernels the caption program runs on */
     openblas_set_num_threads(1);
     for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
         for (size_t oi = 0; oi < sizeof outs / sizeof outs[0]; oi++) {
             const int n = rows[ri], out = outs[oi];
-            float *X = random_matrix((size_t)n * in), *W[COPIES],
+            const size_t bytes = sizeof(float) * (size_t)out * in;
+            const int copies = (int)((COLD_BYTES + bytes - 1) / bytes);
+            float *X = random_matrix((size_t)n * in), **W = calloc((size_t)copies, sizeof *W),
                   *Y = malloc(sizeof(float) * (size_t)n * out);
-            for (int c = 0; c < COPIES; c++)
+            for (int c = 0; W && c < copies; c++)
                 W[c] = random_matrix((size_t)out * in);
-            for (int c = 0; c < COPIES; c++)
-                if (!W[c] || !X || !Y) {
+            for (int c = 0; c < copies; c++)
+                if (!W || !W[c] || !X || !Y) {
                     fprintf(stderr, "bench_rows: out of memory\n");
                     return 1;
                 }
             const double flop = 2.0 * n * out * in;
-            const double ms = median_ms(X, n, in, W, out, Y, repeat, 0, 0);
-            const double cold_ms = median_ms(X, n, in, W, out, Y, repeat, 0, 1);
-            const double blas_ms = median_ms(X, n, in, W, out, Y, repeat, 1, 0);
+            const double ms = median_ms(X, n, in, W, copies, out, Y, repeat, 0, 0);
+            const double cold_ms = median_ms(X, n, in, W, copies, out, Y, repeat, 0, 1);
+            const double blas_ms = median_ms(X, n, in, W, copies, out, Y, repeat, 1, 0);
             printf("rows %d out %d in %d  ms %.4f  gflops %.1f  cold_gflops %.1f  sgemm_gflops "
                    "%.1f\n",
                    n, out, in, ms, flop / ms * 1e-6, flop / cold_ms * 1e-6, flop / blas_ms * 1e-6);
             free(X);
-            for (int c = 0; c < COPIES; c++)
+            for (int c = 0; c < copies; c++)
                 free(W[c]);
+            free(W);
             free(Y);
         }
     return 0;

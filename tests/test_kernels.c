@@ -225,8 +225,8 @@ int main(void)
             failed += check_rows_times_wt(rows, 256, 37, acc);
             failed += check_rows_times_wt(rows, 1, 5, acc);
             failed += check_rows_times_wt(rows, 33, 17, acc);
-            /* More than two 64-row tiles and a tail: the next block's rows are prefetched
-             * across tile boundaries, never past the last row. */
+            /* More than two 64-row tiles and a tail: the results across the tiles'
+             * boundaries, where the next block's rows are prefetched from the next tile. */
             failed += check_rows_times_wt(rows, 48, 150, acc);
         }
     printf(failed ? "%d check(s) FAILED\n" : "all kernel checks passed\n", failed);

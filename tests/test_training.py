@@ -592,11 +592,16 @@ class GroundingFineTune(unittest.TestCase):
         self.assertLess(float(loss_right), float(loss_flat))
         self.assertAlmostEqual(float(loss_flat), math.log(2), places=5)
         self.assertGreater(float(loss_swapped), 4.0)
-        # Exempt words (the <end> step here; stop words in training) do not count; exempting
-        # w4 too leaves w3's step alone.
+        # Exempt words (the <end> step here; stop words in training) do not count: with w4's
+        # map flat, the loss is the mean of w3's and w4's steps, and exempting w4 leaves w3's.
+        half = right.clone()
+        half[0, 0, 1] = torch.tensor([0.5, 0.5])
+        w3 = -(1 - p) * math.log(1e-8)
+        loss_both, _ = grounding.evidence_loss(d, a, half, mask, tokens, exempt)
+        self.assertAlmostEqual(float(loss_both), (w3 + math.log(2)) / 2, places=3)
         exempt[4] = True
-        loss_w3, _ = grounding.evidence_loss(d, a, right, mask, tokens, exempt)
-        self.assertAlmostEqual(float(loss_w3), -(1 - p) * math.log(1e-8), places=3)
+        loss_w3, _ = grounding.evidence_loss(d, a, half, mask, tokens, exempt)
+        self.assertAlmostEqual(float(loss_w3), w3, places=3)
 
 
 if __name__ == "__main__":

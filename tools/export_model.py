@@ -57,6 +57,11 @@ def main():
     cfg = ck["config"]
     decoder = dm.from_train_config(cfg, cfg["vocab_size"])
     decoder.load_state_dict(ck["model"])
+    if decoder.att_query is not None:
+        raise SystemExit("export_model.py: %s has the experimental word-query attention "
+                         "(train_grounding.py --word-query), which the model file and the C "
+                         "program do not have; score it with tools/grounding_torch.py"
+                         % args.checkpoint)
     encoder = mobilenet_v2.load_from_tflite(args.tflite, output_stride=cfg.get("output_stride", 32))
     if "encoder" in ck:  # the fine-tuned head (tools/train.py); the trunk is the TFLite one
         encoder.load_state_dict(ck["encoder"])

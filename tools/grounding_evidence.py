@@ -11,7 +11,7 @@ say how well its feature map could point, and whether the attention uses that.
 
 --records is a folder of tools/grounding_bench.py's records for that model (mosaics.jsonl,
 coco.jsonl; run the benchmark first), the mosaics in its ../../mosaics. The features are the
-PyTorch reference's (tools/captioner/reference.py) on the same 224x224 inputs. About a minute.
+PyTorch reference's (tools/captioner/reference.py) on the same 224x224 inputs. About 12 s.
 """
 import argparse
 import json

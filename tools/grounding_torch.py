@@ -9,10 +9,11 @@ scored the same way (a model file's trained part is read as a checkpoint).
 
 The mosaics are tools/grounding_bench.py's (OUT/mosaics, 400, seed 17: run it once first).
 Scores: the benchmark's functions on records made here ({words, alpha, grid} per image). The C
-program's defaults differ (tags on), so compare only with this script's own numbers. About 4
+program's defaults differ (tags on), so compare only with this script's own numbers. About 6
 minutes on 2 cores.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -73,7 +74,6 @@ def main():
               for r, group in zip(recs, groups)]
     p = gb.summarize_pointing(scored, len(groups))
 
-    import json
     with open(os.path.join(args.coco, "boxes.json")) as f:
         boxes = json.load(f)
     coco = sorted(boxes)

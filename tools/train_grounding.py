@@ -114,8 +114,10 @@ def photo_batch(paths, rows, encoded, rng):
 
 def save(path, ck, args, decoder, encoder, minutes):
     """A checkpoint in tools/train.py's format, the grounding options in its config."""
-    config = dict(ck["config"], grounding={k: v for k, v in vars(args).items()
-                                           if k not in ("out", "cache", "data", "threads")})
+    grounding = {k: v for k, v in vars(args).items()
+                 if k not in ("out", "cache", "data", "threads")}
+    grounding["word_query"] = decoder.att_query is not None   # what from_train_config rebuilds
+    config = dict(ck["config"], grounding=grounding)
     state = dict(ck.get("state", {}), grounding_minutes=round(minutes, 1))
     state.pop("averaged", None)
     torch.save(dict(model=decoder.state_dict(), encoder=encoder.state_dict(), config=config,
@@ -185,8 +187,9 @@ def main():
                          "(captioner.grounding.evidence_loss), on the whole photos; 0 = off")
     ap.add_argument("--word-query", action="store_true",
                     help="add the experimental bilinear attention score (W_q h)^T (L_z a_i) "
-                         "(SoftAttentionDecoder word_query; W_q starts at zero and trains at "
-                         "--attention-lr); not exportable: evaluate with tools/grounding_torch.py")
+                         "(SoftAttentionDecoder word_query; W_q starts at zero, or where the "
+                         "--init checkpoint left it, and trains at --query-lr); not exportable: "
+                         "evaluate with tools/grounding_torch.py")
     ap.add_argument("--query-lr", type=float, default=1e-5,
                     help="learning rate of W_q (--word-query): its scores are on the scale of "
                          "logits, so a rate like the attention MLP's makes every map one-hot")
@@ -212,7 +215,7 @@ def main():
         raise SystemExit("train_grounding.py: %s was trained with another vocabulary than %s"
                          % (args.init, args.cache))
     encoder, decoder = models_from_checkpoint(ck)
-    if args.word_query:
+    if args.word_query and decoder.att_query is None:   # a checkpoint with W_q keeps its own
         decoder.att_query = torch.nn.Linear(decoder.hidden_dim, decoder.embed_dim, bias=False)
         torch.nn.init.zeros_(decoder.att_query.weight)
     word_id = {w: i for i, w in enumerate(vocab)}
