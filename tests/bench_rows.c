@@ -12,6 +12,7 @@
  * they fit (the kernel's compute rate), G its rate, C the rate when each call's weights come
  * from memory (copies of the matrix in turn, at least 128 MB of them: more than the caches),
  * S OpenBLAS sgemm's warm rate, with the kernels the caption program selects. */
+#include "bench_util.h"
 #include "common/blas_kernels.h"
 #include "common/clock.h"
 #include "decoder.h"
@@ -19,20 +20,6 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static float *random_matrix(size_t n)
-{
-    float *m = malloc(sizeof(float) * n);
-    for (size_t i = 0; m && i < n; i++)
-        m[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    return m;
-}
 
 /* Copies of the weight matrix cycled through, so that with `cold` each call finds its weights
  * in memory, not in the caches, as a decoder step finds them: at least COLD_BYTES in all. */
@@ -52,8 +39,7 @@ static double median_ms(const float *X, int n, int in, float *const *Ws, int cop
             cap_rows_times_wt(X, n, in, in, W, in, out, Y, out, 0);
         t[r] = 1e3 * (clock_seconds() - t0);
     }
-    qsort(t, (size_t)repeat, sizeof *t, cmp_double);
-    med = t[repeat / 2];
+    med = median(t, repeat);
     free(t);
     return med;
 }

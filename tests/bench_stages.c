@@ -22,6 +22,7 @@
  * sgemm1024_gflops as above.
  */
 #include "beam.h"
+#include "bench_util.h"
 #include "caption.h"
 #include "common/blas_kernels.h"
 #include "common/clock.h"
@@ -33,26 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static float *random_matrix(size_t n)
-{
-    float *m = malloc(sizeof(float) * n);
-    for (size_t i = 0; m && i < n; i++)
-        m[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    return m;
-}
 
 /* GFLOP/s of C[m][n] = A[m][k] B[k][n], best of `reps`. */
 static double sgemm_rate(int m, int n, int k, int reps)

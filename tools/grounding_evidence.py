@@ -24,7 +24,6 @@ import grounding_bench as gb
 from captioner import evaluate, paths
 from captioner.grounding import cell_word_logits
 from captioner.image import load_rgb
-from captioner.mosaic import tile_masses
 from captioner.reference import Captioner
 
 
@@ -33,48 +32,44 @@ def read_records(path):
         return {os.path.basename(r["path"]): r for r in map(json.loads, f)}
 
 
-def evidence(cap, rgb):
-    """(L, V) softmax over the cells of each word's cell_word_logits, for one 224x224 photo."""
-    return torch.softmax(cell_word_logits(cap.decoder, cap.features(rgb)), dim=0).numpy()
+def with_evidence(cap, rec, rgb):
+    """rec with each word's alpha replaced by that word's evidence map (softmax over the cells
+    of cell_word_logits on the 224x224 photo rgb), so the benchmark's own scoring applies."""
+    maps = torch.softmax(cell_word_logits(cap.decoder, cap.features(rgb)), dim=0).numpy()
+    return dict(rec, alpha=[maps[:, cap.vocab.index(w)].tolist() for w in rec["words"]])
 
 
 def pointing(cap, records, mosaics, n, seed, flickr):
+    """[(mass, hit)] of alpha and of the evidence maps, over the scored words."""
     dev = evaluate.read_image_list(os.path.join(flickr, "Flickr_8k.devImages.txt"))
     refs = evaluate.read_references(os.path.join(flickr, "Flickr8k.token.txt"))
     alpha, ev = [], []
     for i, group in enumerate(gb.pick_mosaics(dev, n, seed)):
         name = "s%d_%04d.png" % (seed, i)
-        scored = gb.pointing_words(records[name], [gb.reference_words(refs[g]) for g in group])
+        tiles_refs = [gb.reference_words(refs[g]) for g in group]
+        scored = gb.pointing_words(records[name], tiles_refs)
         if not scored:
             continue
-        maps = evidence(cap, load_rgb(os.path.join(mosaics, name), size=224))
-        rows, cols = records[name]["grid"]
-        for s in scored:
-            masses = tile_masses(maps[:, cap.vocab.index(s["word"])].tolist(), rows, cols)
-            alpha.append((s["mass"], s["hit"]))
-            ev.append((masses[s["tile"]], gb.is_hit(masses, s["tile"])))
+        rgb = load_rgb(os.path.join(mosaics, name), size=224)
+        alpha += [(s["mass"], s["hit"]) for s in scored]
+        ev += [(s["mass"], s["hit"])
+               for s in gb.pointing_words(with_evidence(cap, records[name], rgb), tiles_refs)]
     return np.array(alpha, float), np.array(ev, float)
 
 
 def boxes(cap, records, coco):
+    """[(ratio, hit)] of alpha and of the evidence maps, over the scored words."""
     with open(os.path.join(coco, "boxes.json")) as f:
         photos = json.load(f)
     alpha, ev = [], []
     for name in sorted(photos):
-        photo, rec = photos[name], records[name]
-        scored = gb.box_words(rec, photo)
+        scored = gb.box_words(records[name], photos[name])
         if not scored:
             continue
-        maps = evidence(cap, load_rgb(os.path.join(coco, "images", name), size=224))
-        by_category = {}
-        for inst in photo["instances"]:
-            by_category.setdefault(inst["category"], []).append(inst["bbox_xywh"])
-        rows, cols = rec["grid"]
-        for s in scored:
-            e = gb.box_score(maps[:, cap.vocab.index(s["word"])], by_category[s["category"]],
-                             photo["width"], photo["height"], rows, cols)
-            alpha.append((s["ratio"], s["hit"]))
-            ev.append((e["ratio"], e["hit"]))
+        rgb = load_rgb(os.path.join(coco, "images", name), size=224)
+        alpha += [(s["ratio"], s["hit"]) for s in scored]
+        ev += [(s["ratio"], s["hit"])
+               for s in gb.box_words(with_evidence(cap, records[name], rgb), photos[name])]
     return np.array(alpha, float), np.array(ev, float)
 
 
