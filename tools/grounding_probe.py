@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 
 import grounding_bench as gb
+from grounding_evidence import read_records
 from captioner import evaluate, mobilenet_v2, paths
 from captioner.grounding import tile_pixels
 from captioner.image import load_rgb
@@ -99,36 +100,48 @@ class Probe(nn.Module):
         return torch.softmax(logits, dim=-1)
 
 
+def tile_nll(maps, cell_w, tiles):
+    """Mean -log(each map's mass on its tile). maps (N, L), cell_w (4, L), tiles (N,)."""
+    return -((maps * cell_w[tiles]).sum(1).clamp_min(1e-6).log()).mean()
+
+
+def fit(opt, steps, batch_loss):
+    """steps optimizer steps on batch_loss() (a new batch each call), the loss printed 4 times."""
+    for step in range(steps):
+        loss = batch_loss()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (step + 1) % max(1, steps // 4) == 0:
+            print("    step %d: loss %.3f" % (step + 1, loss.item()), flush=True)
+
+
 def train_probe(feats, examples, cell_w, n_words, args, seed=1, batch=256):
     """examples: [(mosaic index, word id, tile)]."""
     torch.manual_seed(seed)
     probe = Probe(feats.shape[-1], n_words, width=args.width, hidden=args.hidden)
     opt = torch.optim.AdamW(probe.parameters(), lr=1e-3, weight_decay=args.weight_decay)
-    steps = args.steps
     ex = torch.tensor(examples)
     gen = torch.Generator().manual_seed(seed)
-    for step in range(steps):
+
+    def batch_loss():
         b = ex[torch.randint(len(ex), (batch,), generator=gen)]
-        maps = probe(feats[b[:, 0]], b[:, 1])
-        loss = -((maps * cell_w[b[:, 2]]).sum(1).clamp_min(1e-6).log()).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if (step + 1) % (steps // 4) == 0:
-            print("    step %d: loss %.3f" % (step + 1, loss.item()), flush=True)
+        return tile_nll(probe(feats[b[:, 0]], b[:, 1]), cell_w, b[:, 2])
+    fit(opt, args.steps, batch_loss)
     return probe.eval()
 
 
 def train_head_probe(encoder, trunk_f, examples, cell_w, n_words, args, seed=1, mosaics=32):
     """The probe on the shipped encoder's head, the head training with it (at --head-lr):
-    can the features be taught to localise? trunk_f (N, 196, 96) trunk outputs. Returns
-    a function (trunk outputs) -> (N, 49, 1280) features of the trained head, and the probe."""
+    can the features be taught to localise? trunk_f (N, side^2, C) trunk outputs. Returns
+    a function (trunk outputs) -> (N, L, 1280) features of the trained head, and the probe."""
     torch.manual_seed(seed)
     encoder = copy.deepcopy(encoder).train()
+    side = int(round(trunk_f.shape[1] ** 0.5))
 
     def features(t):
         n = len(t)
-        return encoder.head(t.transpose(1, 2).reshape(n, -1, 14, 14)).flatten(2).transpose(1, 2)
+        return encoder.head(t.transpose(1, 2).reshape(n, -1, side, side)).flatten(2).transpose(1, 2)
 
     probe = Probe(mobilenet_v2.FEATURE_DIM, n_words, width=args.width, hidden=args.hidden)
     opt = torch.optim.AdamW([{"params": probe.parameters(), "lr": 1e-3},
@@ -139,18 +152,13 @@ def train_head_probe(encoder, trunk_f, examples, cell_w, n_words, args, seed=1, 
         by_mosaic.setdefault(m, []).append((w, k))
     ids = sorted(by_mosaic)
     rng = random.Random(seed)
-    for step in range(args.steps):
+
+    def batch_loss():
         ms = rng.sample(ids, mosaics)
         f = features(trunk_f[ms])
-        rows = [(j, w, k) for j, m in enumerate(ms) for w, k in by_mosaic[m]]
-        b = torch.tensor(rows)
-        maps = probe(f[b[:, 0]], b[:, 1])
-        loss = -((maps * cell_w[b[:, 2]]).sum(1).clamp_min(1e-6).log()).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if (step + 1) % (args.steps // 4) == 0:
-            print("    step %d: loss %.3f" % (step + 1, loss.item()), flush=True)
+        b = torch.tensor([(j, w, k) for j, m in enumerate(ms) for w, k in by_mosaic[m]])
+        return tile_nll(probe(f[b[:, 0]], b[:, 1]), cell_w, b[:, 2])
+    fit(opt, args.steps, batch_loss)
 
     @torch.no_grad()
     def trained_features(t, batch=64):
@@ -233,30 +241,32 @@ def main():
     mosaic_dir = os.path.join(args.records, "..", "..", "mosaics")
     dev_rgb = [load_rgb(os.path.join(mosaic_dir, "s%d_%04d.png" % (args.seed, i)), size=224)
                for i in range(args.n)]
-    with open(os.path.join(args.records, "mosaics.jsonl")) as f:
-        by_name = {os.path.basename(r["path"]): r for r in map(json.loads, f)}
+    by_name = read_records(os.path.join(args.records, "mosaics.jsonl"))
     dev_records = [by_name["s%d_%04d.png" % (args.seed, i)] for i in range(args.n)]
     with open(os.path.join(args.coco, "boxes.json")) as f:
         photos = json.load(f)
-    with open(os.path.join(args.records, "coco.jsonl")) as f:
-        coco_by = {os.path.basename(r["path"]): r for r in map(json.loads, f)}
+    coco_by = read_records(os.path.join(args.records, "coco.jsonl"))
     coco_names = sorted(photos)
     coco_rgb = [load_rgb(os.path.join(args.coco, "images", n), size=224) for n in coco_names]
     coco_records = [coco_by[n] for n in coco_names]
     # Every tile-specific vocabulary word of the dev mosaics, as one-word records.
-    all_records = [{"words": [vocab[w]], "tile": k, "i": i}
+    all_records = [{"words": [vocab[w]], "i": i}
                    for i, trefs in enumerate(dev_tiles_refs)
-                   for w, k in specific_words(trefs, word_id)]
+                   for w, _ in specific_words(trefs, word_id)]
 
+    # Each feature set's maps are cached as float16 (minutes to compute); the missing ones
+    # are computed together, so the trunk runs once per image.
+    cached = {name: os.path.join(args.cache, "grounding", "probe", "%s_%d_%s.pt" % (
+        name, args.train_mosaics, os.path.basename(args.model))) for name in args.features}
+    missing = [name for name, path in cached.items() if not os.path.exists(path)]
+    if missing:
+        sets = [feature_maps(trunk_net, heads, missing, rgb)
+                for rgb in (train_rgb, dev_rgb, coco_rgb)]
+        os.makedirs(os.path.dirname(cached[missing[0]]), exist_ok=True)
+        for name in missing:
+            torch.save([f[name].half() for f in sets], cached[name])
     train_f, dev_f, coco_f = {}, {}, {}
-    for name in args.features:
-        # The maps of one feature set, kept as float16 (a few minutes to compute each time).
-        path = os.path.join(args.cache, "grounding", "probe", "%s_%d_%s.pt" % (
-            name, args.train_mosaics, os.path.basename(args.model)))
-        if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            torch.save([feature_maps(trunk_net, heads, [name], rgb)[name].half()
-                        for rgb in (train_rgb, dev_rgb, coco_rgb)], path)
+    for name, path in cached.items():
         train_f[name], dev_f[name], coco_f[name] = (f.float() for f in torch.load(path))
     print("features: %.0f s" % (time.time() - t0), flush=True)
 

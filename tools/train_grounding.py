@@ -216,8 +216,7 @@ def main():
                          % (args.init, args.cache))
     encoder, decoder = models_from_checkpoint(ck)
     if args.word_query and decoder.att_query is None:   # a checkpoint with W_q keeps its own
-        decoder.att_query = torch.nn.Linear(decoder.hidden_dim, decoder.embed_dim, bias=False)
-        torch.nn.init.zeros_(decoder.att_query.weight)
+        decoder.add_word_query()
     word_id = {w: i for i, w in enumerate(vocab)}
     captions = json.load(open(os.path.join(args.cache, "captions.json")))["train"]
     names = open(os.path.join(args.data, "Flickr_8k.trainImages.txt")).read().split()

@@ -82,12 +82,16 @@ class SoftAttentionDecoder(nn.Module):
         # fine-tuned with it begins as the one it was loaded from. Not in the file format.
         self.att_query = None
         if word_query:
-            self.att_query = nn.Linear(hidden_dim, embed_dim, bias=False)   # W_q
-            nn.init.zeros_(self.att_query.weight)
+            self.add_word_query()
         self.dropout = nn.Dropout(dropout)
         # On the word embedding E y_{t-1} (LSTM input and deep output), as Luo's
         # self-critical.pytorch does; training only, so inference and the C decoder ignore it.
         self.embed_dropout = nn.Dropout(embed_dropout)
+
+    def add_word_query(self):
+        """Give the decoder the word-query score, W_q [M x H] at zero (see __init__)."""
+        self.att_query = nn.Linear(self.hidden_dim, self.embed_dim, bias=False)   # W_q
+        nn.init.zeros_(self.att_query.weight)
 
     def init_state(self, a, weights=None):
         """a: (B, L, D) -> h0, c0: (B, H), from the mean annotation vector; with weights
